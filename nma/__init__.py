@@ -1,0 +1,40 @@
+"""nma — Neural Memory Architectures.
+
+The public API that plugins build on: the five component interfaces, the options
+base class, the batch type, the hook marker and the errors.
+"""
+
+from __future__ import annotations
+
+from nma.addressing import Addressing
+from nma.controller import Controller
+from nma.errors import NmaError, PluginError, UsageError
+from nma.hookspecs import Register, hookimpl
+from nma.memory import AddressingFactory, Memory
+from nma.options import Options
+from nma.regularizer import Regularizer
+from nma.state import State, detach_state, map_state
+from nma.task import Batch, Split, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Addressing",
+    "AddressingFactory",
+    "Batch",
+    "Controller",
+    "Memory",
+    "NmaError",
+    "Options",
+    "PluginError",
+    "Register",
+    "Regularizer",
+    "Split",
+    "State",
+    "Task",
+    "UsageError",
+    "__version__",
+    "detach_state",
+    "hookimpl",
+    "map_state",
+]

@@ -1,0 +1,386 @@
+"""The ``nma`` command line (Typer).
+
+Every bad input (unknown plugin, unknown or invalid option, corrupt checkpoint)
+is reported as one paragraph with exit code 2; a run that fails keeps its last
+checkpoint and says how to resume it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import nma
+from nma.config import build_raw, resolve
+from nma.errors import NmaError, UsageError
+from nma.registry import KINDS, Registry, get_registry
+
+app = typer.Typer(
+    name="nma",
+    help="Neural Memory Architectures: assemble and train memory-augmented networks from plugins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+MemoryOpt = Annotated[str | None, typer.Option("--memory", help="Memory plugin.")]
+ControllerOpt = Annotated[str | None, typer.Option("--controller", help="Controller plugin.")]
+TaskOpt = Annotated[str | None, typer.Option("--task", help="Task plugin.")]
+AddressingOpt = Annotated[
+    str | None, typer.Option("--addressing", help="Addressing plugin (memory's default if unset).")
+]
+RegularizerOpt = Annotated[
+    list[str] | None, typer.Option("--regularizer", help="Regularizer plugin (repeatable).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file.", dir_okay=False)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="section.key=value, applied after --config (repeatable)."),
+]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Shortcut for train.steps.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Shortcut for train.seed.")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N (train.device).")
+]
+OutOpt = Annotated[str | None, typer.Option("--out", help="Run directory (train.out_dir).")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"nma {nma.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """Neural Memory Architectures."""
+
+
+def _resolve_from_options(
+    memory: str | None,
+    controller: str | None,
+    task: str | None,
+    addressing: str | None,
+    regularizer: list[str] | None,
+    config: Path | None,
+    assignments: list[str] | None,
+    steps: int | None,
+    seed: int | None,
+    device: str | None,
+    out_dir: str | None,
+) -> Any:
+    shortcuts = {
+        "components.memory": memory,
+        "components.controller": controller,
+        "components.task": task,
+        "components.addressing": addressing,
+        "components.regularizer": regularizer or None,
+        "train.steps": steps,
+        "train.seed": seed,
+        "train.device": device,
+        "train.out_dir": out_dir,
+    }
+    raw = build_raw(config, shortcuts, assignments or [])
+    return resolve(raw, get_registry())
+
+
+@app.command("run")
+def run_command(
+    memory: MemoryOpt = None,
+    controller: ControllerOpt = None,
+    task: TaskOpt = None,
+    addressing: AddressingOpt = None,
+    regularizer: RegularizerOpt = None,
+    config: ConfigOpt = None,
+    assignments: SetOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    out_dir: OutOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue the run in this directory from its checkpoint."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
+) -> None:
+    """Assemble a model from plugins, train it, evaluate it and save the run."""
+    from nma.run import HookError, create_run, resume_run
+    from nma.trainer import StopRequested, train
+
+    registry = get_registry()
+    if resume is not None:
+        given = {
+            "--memory": memory,
+            "--controller": controller,
+            "--task": task,
+            "--addressing": addressing,
+            "--regularizer": regularizer,
+            "--config": config,
+            "--set": assignments,
+            "--seed": seed,
+            "--out": out_dir,
+        }
+        clash = [flag for flag, value in given.items() if value]
+        if clash:
+            raise UsageError(
+                f"--resume continues a run with its saved configuration; {', '.join(clash)} "
+                f"cannot be combined with it (only --steps and --device can)."
+            )
+        overrides = {
+            k: v for k, v in {"train.steps": steps, "train.device": device}.items() if v is not None
+        }
+        run = resume_run(resume, registry, err, overrides)
+        err.print(f"Resuming {escape(str(run.run_dir))} at step {run.step}.")
+    else:
+        resolved = _resolve_from_options(
+            memory,
+            controller,
+            task,
+            addressing,
+            regularizer,
+            config,
+            assignments,
+            steps,
+            seed,
+            device,
+            out_dir,
+        )
+        run = create_run(resolved, registry, err)
+        c = resolved.components
+        err.print(
+            f"Run {escape(str(run.run_dir))}: memory {c.memory}"
+            f"{f' ({resolved.addressing_name} addressing)' if resolved.addressing_name else ''}, "
+            f"controller {c.controller}, task {c.task}, on {run.device}, "
+            f"{sum(p.numel() for p in run.model.parameters()):,} parameters."
+        )
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if run.stop_requested:
+            raise KeyboardInterrupt
+        run.request_stop()
+        err.print("Stopping after this step with a checkpoint (press Ctrl-C again to abort).")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        final = train(run, show_progress=progress)
+    except StopRequested:
+        err.print(
+            f"Stopped at step {run.step}; checkpoint saved. Continue with: "
+            f"nma run --resume {escape(str(run.run_dir))}"
+        )
+        raise typer.Exit(130) from None
+    except HookError as exc:
+        run.save_checkpoint()
+        run.write_status("failed", error=str(exc))
+        raise NmaError(
+            f"{exc} A checkpoint of step {run.step} was saved; continue with "
+            f"nma run --resume {run.run_dir}"
+        ) from None
+    except NmaError:
+        run.write_status("failed")
+        raise
+    except KeyboardInterrupt:
+        run.write_status("interrupted")
+        raise NmaError(f"Aborted at step {run.step}. {_last_checkpoint_hint(run)}") from None
+    except Exception as exc:
+        (run.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        run.write_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise NmaError(
+            f"The run failed at step {run.step + 1} ({type(exc).__name__}: {exc}). The traceback "
+            f"is in {run.run_dir / 'error.log'}. {_last_checkpoint_hint(run)}"
+        ) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+    out.print(f"Finished {run.step} steps. Held-out evaluation: {shown}.")
+    out.print(f"Run directory: {escape(str(run.run_dir))}")
+
+
+def _last_checkpoint_hint(run: Any) -> str:
+    from nma.checkpoint import list_checkpoints
+
+    found = list_checkpoints(run.checkpoint_dir)
+    if not found:
+        return "No checkpoint was written yet."
+    return (
+        f"The last checkpoint (step {found[-1][0]}) is intact; continue with "
+        f"nma run --resume {run.run_dir}"
+    )
+
+
+@app.command("show-config")
+def show_config_command(
+    memory: MemoryOpt = None,
+    controller: ControllerOpt = None,
+    task: TaskOpt = None,
+    addressing: AddressingOpt = None,
+    regularizer: RegularizerOpt = None,
+    config: ConfigOpt = None,
+    assignments: SetOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    out_dir: OutOpt = None,
+) -> None:
+    """Print the resolved configuration (TOML) of the run these options describe."""
+    resolved = _resolve_from_options(
+        memory,
+        controller,
+        task,
+        addressing,
+        regularizer,
+        config,
+        assignments,
+        steps,
+        seed,
+        device,
+        out_dir,
+    )
+    sys.stdout.write(resolved.to_toml())
+
+
+@app.command("list-plugins")
+def list_plugins_command() -> None:
+    """List every plugin and component: kind, name, distribution, version, status."""
+    registry = get_registry()
+    table = Table(title="nma plugins")
+    for column in ("kind", "name", "distribution", "version", "status"):
+        table.add_column(column)
+    for kind in KINDS:
+        for name in registry.names(kind):
+            component = registry.components[kind][name]
+            status = "ok"
+            if component.rivals:
+                others = ", ".join(p.distribution for p in component.rivals)
+                status = f"[red]conflict[/red]: also claimed by {escape(others)}"
+            p = component.plugin
+            table.add_row(kind, name, escape(p.distribution), p.version, status)
+    for plugin in registry.plugins:
+        if plugin.status == "failed":
+            table.add_row(
+                "-",
+                escape(plugin.name),
+                escape(plugin.distribution),
+                plugin.version,
+                f"[red]failed[/red]: {escape(plugin.error)}",
+            )
+        elif plugin.status == "disabled":
+            table.add_row(
+                "-",
+                escape(plugin.name),
+                escape(plugin.distribution),
+                plugin.version,
+                "[yellow]disabled[/yellow]",
+            )
+        elif plugin.error:
+            table.add_row(
+                "-",
+                escape(plugin.name),
+                escape(plugin.distribution),
+                plugin.version,
+                f"[yellow]partly failed[/yellow]: {escape(plugin.error)}",
+            )
+    out.print(table)
+
+
+@app.command("info")
+def info_command(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    name: Annotated[str, typer.Argument(help="The component's registered name.")],
+) -> None:
+    """Show a component's documentation and options (types, defaults, limits)."""
+    import difflib
+
+    registry = get_registry()
+    if kind not in KINDS:
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"Unknown kind {kind!r}.{hint} Kinds: {', '.join(KINDS)}.")
+    cls = registry.get(kind, name)  # type: ignore[arg-type]
+    plugin = registry.components[kind][name].plugin  # type: ignore[index]
+    source = f"{escape(plugin.distribution)} {plugin.version}"
+    out.print(f"[bold]{kind} {escape(name)}[/bold]  ({source})")
+    out.print(escape(inspect.getdoc(cls) or "(no documentation)"))
+    table = Table(title="options")
+    for column in ("option", "type", "default", "limits", "description"):
+        table.add_column(column)
+    for field_name, field in cls.Config.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        table.add_row(
+            field_name,
+            escape(_type_name(field.annotation)),
+            escape(repr(default)),
+            escape(_limits(field.metadata)),
+            escape(field.description or ""),
+        )
+    out.print(table)
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _limits(metadata: list[Any]) -> str:
+    parts = []
+    symbols = {
+        "gt": ">",
+        "ge": ">=",
+        "lt": "<",
+        "le": "<=",
+        "min_length": "min length",
+        "max_length": "max length",
+        "pattern": "matches",
+        "multiple_of": "multiple of",
+    }
+    for item in metadata:
+        for attr, symbol in symbols.items():
+            value = getattr(item, attr, None)
+            if value is not None:
+                parts.append(f"{symbol} {value}")
+    return ", ".join(parts)
+
+
+def _register_plugin_commands(registry: Registry) -> None:
+    hook = registry.plugin_manager.hook.nma_register_commands
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(app=app)
+        except Exception as exc:
+            for plugin in registry.plugins:
+                if f"{plugin.distribution}:{plugin.name}" == impl.plugin_name:
+                    plugin.error = f"adding its commands failed: {type(exc).__name__}: {exc}"
+
+
+def main() -> None:
+    """Entry point of the ``nma`` command."""
+    try:
+        registry = get_registry()
+        _register_plugin_commands(registry)
+        app()
+    except NmaError as exc:
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        if os.environ.get("NMA_DEBUG"):
+            traceback.print_exc()
+        sys.exit(exc.exit_code)

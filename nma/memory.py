@@ -1,0 +1,74 @@
+"""The ``Memory`` interface: an external memory stepped once per time step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from nma.addressing import Addressing
+from nma.options import Options
+from nma.state import State
+
+AddressingFactory = Callable[[int, int], Addressing]
+"""Builds the addressing scheme a user chose: ``factory(width, heads) -> Addressing``."""
+
+
+class Memory(nn.Module):
+    """An external memory that a controller reads and writes one step at a time.
+
+    Subclasses set:
+
+    * ``Config``: their options (an :class:`nma.Options` model). Memories with such
+      quantities name them alike: ``slots``, ``width``, ``read_heads``, ``write_heads``.
+    * ``default_addressing``: the name of the addressing scheme used when the user
+      does not pick one with ``--addressing``, or ``None`` when the memory takes no
+      addressing plugin.
+    * in ``__init__``: ``interface_size`` (controller outputs consumed per step) and
+      ``read_size`` (width of what a step returns).
+
+    Args:
+        config: an instance of ``Config``.
+        addressing: a factory for the chosen addressing scheme, or ``None`` when
+            ``default_addressing`` is ``None``.
+
+    The memory is usable as a plain layer: build it, call :meth:`initial_state`,
+    then call it once per step with an interface vector.
+    """
+
+    Config: ClassVar[type[Options]] = Options
+    default_addressing: ClassVar[str | None] = None
+    interface_size: int
+    read_size: int
+
+    def __init__(self, config: Options, addressing: AddressingFactory | None = None) -> None:
+        super().__init__()
+        self.config = config
+
+    def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
+        """The state before the first step, a NamedTuple of ``(batch_size, ...)`` tensors."""
+        raise NotImplementedError
+
+    def forward(self, interface: Tensor, state: State) -> tuple[Tensor, State]:
+        """Write, then read, for one time step.
+
+        Args:
+            interface: ``(B, interface_size)`` unconstrained controller outputs.
+            state: the previous state.
+
+        Returns:
+            ``(reads, state)``: ``(B, read_size)`` and the new state.
+        """
+        raise NotImplementedError
+
+    def inspect(self, state: State) -> dict[str, Tensor]:
+        """What the memory did on the step that produced ``state``, for plots and analysis.
+
+        Returns named tensors with the batch first, e.g. ``read_weights``
+        ``(B, read_heads, slots)``, ``write_weights`` ``(B, write_heads, slots)``,
+        ``usage`` ``(B, slots)``, ``memory`` ``(B, slots, width)``. It has no side
+        effects and costs nothing unless called.
+        """
+        return {}

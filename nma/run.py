@@ -1,0 +1,273 @@
+"""A run: its directory, its state, and how it starts, resumes and reports.
+
+Run directory layout::
+
+    config.toml        the resolved configuration (``nma run --config`` reads it back)
+    run.json           versions, components, device, status
+    metrics.jsonl      training and evaluation metrics, one JSON object a line
+    checkpoints/       step-NNNNNNNN.safetensors, the latest few
+    summary.json       the final evaluation
+    error.log          the traceback of a failed run, if any
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+import nma
+from nma.build import Components, build_components
+from nma.checkpoint import (
+    Checkpoint,
+    atomic_write_text,
+    checkpoint_path,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+from nma.config import RunConfig, load_toml, resolve
+from nma.errors import NmaError, UsageError
+from nma.metrics_log import MetricsLog
+from nma.registry import Registry
+
+
+class HookError(NmaError):
+    """A plugin's run hook raised."""
+
+
+@dataclass
+class RunContext:
+    """Everything a run holds; passed to the run hooks (``nma_run_start`` ...).
+
+    Attributes:
+        config: the resolved configuration.
+        registry: the plugin registry.
+        parts: the task, the model and the regularizers.
+        optimizer: Adam over the model's parameters.
+        device: where the model and the batches live.
+        run_dir: the run directory.
+        step: optimiser steps completed so far.
+    """
+
+    config: RunConfig
+    registry: Registry
+    parts: Components
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    run_dir: Path
+    console: Console
+    step: int = 0
+    stop_requested: bool = False
+    last_eval_step: int = -1
+    started: float = field(default_factory=time.time)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The assembled memory model."""
+        return self.parts.model
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where checkpoints are written."""
+        return self.run_dir / "checkpoints"
+
+    @property
+    def metrics(self) -> MetricsLog:
+        """The run's ``metrics.jsonl``."""
+        return MetricsLog(self.run_dir / "metrics.jsonl")
+
+    def request_stop(self) -> None:
+        """Stop cleanly after the current step, with a checkpoint (what Ctrl-C does)."""
+        self.stop_requested = True
+
+    def call_hook(self, name: str, **kwargs: Any) -> None:
+        """Call run hook ``name`` on every plugin, naming the plugin if one raises."""
+        caller = getattr(self.registry.plugin_manager.hook, name)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(run=self, **kwargs)
+            except Exception as exc:
+                raise HookError(
+                    f"The plugin {impl.plugin_name!r} failed in its {name} hook at step "
+                    f"{self.step} ({type(exc).__name__}: {exc}). Disable it with "
+                    f"NMA_DISABLE_PLUGINS or fix it, then resume the run."
+                ) from exc
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint of the current step and prune old ones."""
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        checkpoint = Checkpoint(
+            step=self.step,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            regularizers={n: r.state_dict() for n, r in self.parts.regularizers.items()},
+            rng=rng,
+            extra={"last_eval_step": self.last_eval_step, "nma_version": nma.__version__},
+        )
+        path = checkpoint_path(self.checkpoint_dir, self.step)
+        save_checkpoint(checkpoint, path)
+        keep = self.config.train.keep_checkpoints
+        for _, old in list_checkpoints(self.checkpoint_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Load a checkpoint into the model, optimiser, regularizers and generators."""
+        try:
+            self.model.load_state_dict(checkpoint.model)
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise UsageError(
+                f"The checkpoint does not fit this run's model ({exc}). Was the run "
+                f"directory's config.toml edited?"
+            ) from None
+        for name, regularizer in self.parts.regularizers.items():
+            regularizer.load_state_dict(checkpoint.regularizers.get(name, {}))
+        if "torch" in checkpoint.rng:
+            torch.set_rng_state(checkpoint.rng["torch"])
+        if "cuda" in checkpoint.rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint.rng["cuda"], self.device)
+        self.step = checkpoint.step
+        self.last_eval_step = int(checkpoint.extra.get("last_eval_step", -1))
+
+    def write_status(self, status: str, **extra: Any) -> None:
+        """Update ``run.json``."""
+        path = self.run_dir / "run.json"
+        info: dict[str, Any] = {}
+        if path.exists():
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                info = {}
+        components = {}
+        for kind, name in [
+            ("memory", self.config.components.memory),
+            ("addressing", self.config.addressing_name),
+            ("controller", self.config.components.controller),
+            ("task", self.config.components.task),
+            *[("regularizer", n) for n in self.config.regularizers],
+        ]:
+            if name is None:
+                continue
+            plugin = self.registry.components[kind][name].plugin  # type: ignore[index]
+            components.setdefault(kind, []).append(
+                {"name": name, "distribution": plugin.distribution, "version": plugin.version}
+            )
+        info.update(
+            {
+                "nma_version": nma.__version__,
+                "torch_version": torch.__version__,
+                "device": str(self.device),
+                "components": components,
+                "status": status,
+                "step": self.step,
+                "updated": datetime.now().isoformat(timespec="seconds"),
+                **extra,
+            }
+        )
+        info.setdefault("created", info["updated"])
+        atomic_write_text(path, json.dumps(info, indent=2) + "\n")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a clear error when CUDA is missing."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {name} was asked for, but this PyTorch build sees no CUDA device "
+                f"(torch {torch.__version__}). Use --device cpu or auto."
+            )
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) exist."
+            )
+        return device
+    return torch.device(name)
+
+
+def new_run_dir(config: RunConfig, base: Path = Path("runs")) -> Path:
+    """The run directory: ``train.out_dir``, or a fresh one under ``base``."""
+    if config.train.out_dir:
+        path = Path(config.train.out_dir)
+        if (path / "config.toml").exists() or list_checkpoints(path / "checkpoints"):
+            raise UsageError(
+                f"The run directory {str(path)!r} already holds a run. Continue it with "
+                f"--resume {path}, or choose another directory with --out."
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    c = config.components
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{c.memory}-{c.controller}-{c.task}"
+    path = base / stem
+    n = 2
+    while path.exists():
+        path = base / f"{stem}-{n}"
+        n += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def create_run(config: RunConfig, registry: Registry, console: Console) -> RunContext:
+    """Make a new run: seed, build, write its configuration."""
+    device = resolve_device(config.train.device)
+    run_dir = new_run_dir(config)
+    run = _assemble(config, registry, device, run_dir, console)
+    atomic_write_text(run_dir / "config.toml", config.to_toml())
+    run.metrics.path.touch()
+    run.write_status("created")
+    return run
+
+
+def resume_run(
+    run_dir: Path, registry: Registry, console: Console, overrides: dict[str, Any]
+) -> RunContext:
+    """Reopen ``run_dir`` at its latest checkpoint (or at step 0 if it has none)."""
+    config_path = run_dir / "config.toml"
+    if not config_path.exists():
+        raise UsageError(
+            f"{str(run_dir)!r} is not a run directory (it has no config.toml); nothing to resume."
+        )
+    raw = load_toml(config_path)
+    for key, value in overrides.items():
+        section, _, option = key.partition(".")
+        raw.setdefault(section, {})[option] = value
+    config = resolve(raw, registry)
+    device = resolve_device(config.train.device)
+    run = _assemble(config, registry, device, run_dir, console)
+    checkpoints = list_checkpoints(run.checkpoint_dir)
+    if checkpoints:
+        run.restore(load_checkpoint(checkpoints[-1][1]))
+    run.metrics.rewind(run.step)
+    if overrides:
+        atomic_write_text(config_path, config.to_toml())
+    return run
+
+
+def _assemble(
+    config: RunConfig, registry: Registry, device: torch.device, run_dir: Path, console: Console
+) -> RunContext:
+    torch.manual_seed(config.train.seed)
+    parts = build_components(config, registry)
+    parts.model.to(device)
+    optimizer = torch.optim.Adam(parts.model.parameters(), lr=config.train.lr)
+    return RunContext(
+        config=config,
+        registry=registry,
+        parts=parts,
+        optimizer=optimizer,
+        device=device,
+        run_dir=run_dir,
+        console=console,
+    )

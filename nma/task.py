@@ -1,0 +1,71 @@
+"""The ``Task`` interface: data, loss and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from nma.options import Options
+
+
+class Batch(NamedTuple):
+    """One batch, time-major.
+
+    Attributes:
+        inputs: ``(T, B, input_size)``.
+        targets: ``(T, B, output_size)`` (or whatever the task's loss expects).
+        mask: ``(T, B)``, 1 where the output is scored, 0 elsewhere.
+    """
+
+    inputs: Tensor
+    targets: Tensor
+    mask: Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on ``device``."""
+        return Batch(*(t.to(device) for t in self))
+
+
+Split = Literal["train", "eval"]
+
+
+class Task:
+    """A source of batches with a loss and metrics.
+
+    Subclasses set ``Config``, ``main_metric`` (the metric shown in the progress
+    display), ``main_metric_mode`` (``"min"`` if lower is better) and, in
+    ``__init__``, ``input_size`` and ``output_size``.
+
+    The ``"train"`` split is an endless stream; ``"eval"`` is a finite held-out set.
+    All randomness must come from the ``generator`` argument, so that a run is
+    reproducible from its seed and resumes exactly (the trainer recreates the
+    stream and skips the batches already used).
+    """
+
+    Config: ClassVar[type[Options]] = Options
+    main_metric: ClassVar[str] = "loss"
+    main_metric_mode: ClassVar[Literal["min", "max"]] = "min"
+    input_size: int
+    output_size: int
+
+    def __init__(self, config: Options) -> None:
+        self.config = config
+
+    def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """Yield batches of ``split``: endless for ``"train"``, finite for ``"eval"``."""
+        raise NotImplementedError
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """A scalar loss from the model's ``(T, B, output_size)`` outputs."""
+        raise NotImplementedError
+
+    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
+        """Metrics of one batch, each a mean over the batch's sequences.
+
+        The trainer averages them over batches weighted by batch size.
+        Must contain ``main_metric``.
+        """
+        raise NotImplementedError

@@ -1,0 +1,134 @@
+"""The training loop: one place where a run's steps, evaluations and checkpoints happen."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from nma.checkpoint import atomic_write_text
+from nma.progress import TrainProgress
+from nma.run import RunContext
+from nma.seeding import EVAL_SEED, generator
+from nma.task import Task
+
+
+class StopRequested(Exception):
+    """Training stopped on request (Ctrl-C) after a checkpoint."""
+
+
+def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
+    """Train ``run`` from ``run.step`` to ``train.steps``; return the final evaluation.
+
+    The training stream is recreated from the run's seed and the batches already
+    used are skipped, so a resumed run sees exactly the data an uninterrupted one
+    would have seen.
+    """
+    cfg = run.config.train
+    task, model, optimizer = run.parts.task, run.parts.model, run.optimizer
+    regularizers = list(run.parts.regularizers.values())
+    stream = task.batches("train", cfg.batch_size, generator(cfg.seed, "train-data"))
+    for _ in range(run.step):
+        next(stream)
+
+    run.write_status("running")
+    run.call_hook("nma_run_start")
+    progress = TrainProgress(run.console, cfg.steps, run.step, task.main_metric)
+    with progress if show_progress else _nullcontext(progress):
+        while run.step < cfg.steps:
+            batch = next(stream).to(run.device)
+            for regularizer in regularizers:
+                batch = regularizer.augment(batch)
+            model.train()
+            outputs, _ = model(batch.inputs)
+            loss = task.loss(outputs, batch)
+            total = loss
+            for regularizer in regularizers:
+                penalty = regularizer.penalty(model)
+                if penalty is not None:
+                    total = total + penalty
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            for regularizer in regularizers:
+                regularizer.after_backward(model)
+            optimizer.step()
+            run.step += 1
+            step = run.step
+
+            record = {"loss": loss.item()}
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                with torch.no_grad():
+                    record.update(task.metrics(outputs.detach(), batch))
+                run.metrics.append(step, "train", record)
+                progress.advance(step, loss=record["loss"], metric=record.get(task.main_metric))
+            else:
+                progress.advance(step)
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                _evaluate_and_log(run, progress)
+            run.call_hook("nma_train_step", step=step, metrics=record)
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or run.stop_requested:
+                run.save_checkpoint()
+            if run.stop_requested:
+                run.write_status("interrupted")
+                raise StopRequested
+
+        if run.last_eval_step != run.step:
+            _evaluate_and_log(run, progress)
+        final = {k: v for k, v in _last_eval(run).items() if k not in ("step", "split")}
+    run.save_checkpoint()
+    atomic_write_text(
+        run.run_dir / "summary.json", json.dumps({"step": run.step, "eval": final}, indent=2)
+    )
+    run.write_status("finished")
+    run.call_hook("nma_run_end", metrics=final)
+    return final
+
+
+def evaluate(
+    model: nn.Module, task: Task, batch_size: int, device: torch.device
+) -> dict[str, float]:
+    """Mean loss and metrics over the task's held-out split, weighted by batch size."""
+    model.eval()
+    totals: dict[str, float] = defaultdict(float)
+    count = 0
+    with torch.no_grad():
+        for batch in task.batches("eval", batch_size, generator(EVAL_SEED, "eval-data")):
+            batch = batch.to(device)
+            outputs, _ = model(batch.inputs)
+            size = batch.inputs.shape[1]
+            totals["loss"] += task.loss(outputs, batch).item() * size
+            for name, value in task.metrics(outputs, batch).items():
+                totals[name] += float(value) * size
+            count += size
+    model.train()
+    return {name: value / max(count, 1) for name, value in totals.items()}
+
+
+def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:
+    cfg = run.config.train
+    metrics = evaluate(run.model, run.parts.task, cfg.eval_batch_size, run.device)
+    run.metrics.append(run.step, "eval", metrics)
+    run.last_eval_step = run.step
+    shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    progress.print(f"[green]eval[/green] step {run.step}: {shown}")
+    run.call_hook("nma_evaluation", step=run.step, metrics=metrics)
+
+
+def _last_eval(run: RunContext) -> dict[str, float]:
+    evals = [r for r in run.metrics.read() if r.get("split") == "eval"]
+    return evals[-1] if evals else {}
+
+
+class _nullcontext:
+    def __init__(self, value: TrainProgress) -> None:
+        self.value = value
+
+    def __enter__(self) -> TrainProgress:
+        return self.value
+
+    def __exit__(self, *args: object) -> None:
+        return None

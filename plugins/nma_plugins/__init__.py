@@ -1,0 +1,1 @@
+"""nma-plugins: first-party components, registered through the entry-point group ``nma``."""

@@ -1,0 +1,41 @@
+"""Feed-forward controller: an MLP applied to each step's input on its own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from torch import Tensor, nn
+
+from nma import Controller, Options, State
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+class MLPController(Controller):
+    """A feed-forward controller: all recurrence lives in the memory (NTM paper, §4).
+
+    ``layers`` linear layers of ``hidden_size`` units, each followed by the
+    activation. It has no state of its own.
+    """
+
+    class Config(Options):
+        hidden_size: int = Field(100, ge=1, description="Units per hidden layer.")
+        layers: int = Field(1, ge=1, description="Hidden layers.")
+        activation: Literal["relu", "tanh", "gelu"] = Field(
+            "relu", description="Non-linearity after each layer."
+        )
+
+    def __init__(self, config: Config, input_size: int) -> None:
+        super().__init__(config, input_size)
+        self.output_size = config.hidden_size
+        layers: list[nn.Module] = []
+        size = input_size
+        for _ in range(config.layers):
+            layers += [nn.Linear(size, config.hidden_size), ACTIVATIONS[config.activation]()]
+            size = config.hidden_size
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step: ``x`` ``(B, input_size)`` → ``(B, hidden_size)``; state stays ``None``."""
+        return self.net(x), state

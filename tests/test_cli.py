@@ -26,8 +26,13 @@ def assert_usage_error(result: Result, *fragments: str) -> None:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_nma("run", *TINY, "--steps", "10", "--out", str(out))
+    with_progress = [arg for arg in TINY if arg != "--no-progress"]
+    result = run_nma("run", *with_progress, "--steps", "10", "--out", str(out))
     assert result.code == 0, result.output
+    # the progress display: step, loss, main metric, speed, time left
+    for fragment in ("step", "10/10", "loss", "bit_errors", "steps/s", "left"):
+        assert fragment in result.stderr, result.stderr
+    assert "Held-out evaluation" in result.stdout
     return out
 
 
@@ -180,3 +185,28 @@ def test_plugin_adds_a_subcommand(tmp_path):
     result = run_nma("hello", "--name", "memory", env=env_with_path(site))
     assert result.code == 0, result.output
     assert result.stdout.strip() == "hello memory"
+
+
+RIVAL = """
+from nma import hookimpl
+from nma_tasks.copy import CopyTask
+
+
+class OtherCopy(CopyTask):
+    pass
+
+
+@hookimpl
+def nma_register_tasks(register):
+    register("copy", OtherCopy)
+"""
+
+
+def test_name_claimed_twice_fails_the_run_naming_both(tmp_path):
+    site = make_distribution(tmp_path / "site", "rival-nma", "rival_copy_plugin", RIVAL)
+    env = env_with_path(site)
+    listing = run_nma("list-plugins", env=env)
+    assert listing.code == 0
+    assert "conflict" in listing.stdout and "rival-nma" in listing.stdout
+    result = run_nma("run", "--task", "copy", env=env)
+    assert_usage_error(result, "claimed by more than one distribution", "nma-tasks", "rival-nma")

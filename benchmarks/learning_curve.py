@@ -1,0 +1,108 @@
+"""Learning benchmark: run ``nma run`` through the real CLI and record its curve.
+
+Usage::
+
+    python benchmarks/learning_curve.py NAME -- [nma run options]
+    python benchmarks/learning_curve.py copy-ntm-lstm -- --memory ntm --controller lstm --task copy
+
+Runs the command in a fresh run directory, times it, and writes
+``benchmarks/results/NAME.md`` (the command, the machine, the held-out curve of
+the task's metrics against the step, the wall time) and ``NAME.json`` (the same
+as data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    """A one-line description of this machine and software."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
+
+
+def main(argv: list[str]) -> int:
+    if "--" not in argv or argv.index("--") != 1:
+        print(__doc__)
+        return 2
+    name, args = argv[0], argv[2:]
+    nma = str(Path(sys.executable).parent / "nma")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        command = [nma, "run", *args, "--no-progress", "--out", str(run_dir)]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            print(proc.stdout + proc.stderr)
+            return proc.returncode
+        records = [
+            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        ]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        config = (run_dir / "config.toml").read_text()
+    evals = [r for r in records if r["split"] == "eval"]
+    metrics = [k for k in evals[-1] if k not in ("step", "split")]
+    shown = "nma run " + shlex.join(args)
+    lines = [
+        f"# {name}",
+        "",
+        f"Command: `{shown}`",
+        "",
+        f"Recorded by: `python benchmarks/learning_curve.py {name} -- {shlex.join(args)}`",
+        "",
+        f"Machine: {machine()}",
+        "",
+        f"Wall time: {wall:.0f} s for {summary['step']} steps "
+        f"(training, {len(evals)} evaluations on the held-out split, checkpoints).",
+        "",
+        "Final held-out evaluation: "
+        + ", ".join(f"{k} = {v:.4g}" for k, v in summary["eval"].items()),
+        "",
+        "Held-out curve:",
+        "",
+        "| step | " + " | ".join(metrics) + " |",
+        "| --- | " + " | ".join("---" for _ in metrics) + " |",
+    ]
+    for r in evals:
+        lines.append(f"| {r['step']} | " + " | ".join(f"{r[k]:.4g}" for k in metrics) + " |")
+    lines += ["", "Resolved configuration:", "", "```toml", config.rstrip(), "```", ""]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
+    data = {
+        "command": shown,
+        "machine": machine(),
+        "wall_seconds": wall,
+        "curve": evals,
+        "final": summary,
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

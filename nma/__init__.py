@@ -9,9 +9,11 @@ from __future__ import annotations
 from nma.addressing import Addressing
 from nma.controller import Controller
 from nma.errors import NmaError, PluginError, UsageError
+from nma.garbage import collect_garbage
 from nma.hookspecs import Register, hookimpl
 from nma.memory import AddressingFactory, Memory
 from nma.options import Options
+from nma.persistence import load_memory, save_memory
 from nma.regularizer import Regularizer
 from nma.state import State, detach_state, map_state
 from nma.task import Batch, Split, Task
@@ -34,6 +36,9 @@ __all__ = [
     "Task",
     "UsageError",
     "__version__",
+    "collect_garbage",
+    "load_memory",
+    "save_memory",
     "detach_state",
     "hookimpl",
     "map_state",

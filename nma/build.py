@@ -54,6 +54,46 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
     return Components(task=task, model=model, regularizers=regularizers)
 
 
+def build_memory(
+    name: str,
+    options: dict[str, Any] | None = None,
+    addressing: str | None = None,
+    addressing_options: dict[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> Memory:
+    """Build a registered memory by name, as a plain ``nn.Module``.
+
+    Args:
+        name: the memory's registered name (``nma list-plugins``).
+        options: its options (validated; defaults for the rest).
+        addressing: the addressing scheme for memories that take one; ``None``
+            uses the memory's default.
+        addressing_options: the scheme's options.
+        registry: the registry to use; the process-wide one by default.
+
+    Raises:
+        UsageError: for unknown names or invalid options.
+    """
+    from nma.config import validate_options
+    from nma.registry import get_registry
+
+    registry = registry or get_registry()
+    cls = registry.get("memory", name)
+    config = validate_options(cls.Config, options or {}, "memory", name)
+    factory = None
+    scheme = addressing or cls.default_addressing
+    if scheme is not None:
+        addressing_cls = registry.get("addressing", scheme)
+        addressing_config = validate_options(
+            addressing_cls.Config, addressing_options or {}, "addressing", scheme
+        )
+
+        def factory(width: int, heads: int) -> Any:
+            return addressing_cls(addressing_config, width=width, heads=heads)
+
+    return _construct(registry, "memory", name, config, addressing=factory)
+
+
 def _construct_addressing(cls: type, config: RunConfig, width: int, heads: int) -> Any:
     try:
         return cls(config.addressing, width=width, heads=heads)

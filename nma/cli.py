@@ -228,6 +228,39 @@ def _last_checkpoint_hint(run: Any) -> str:
     )
 
 
+@app.command("export-memory")
+def export_memory_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a checkpoint.")],
+    output: Annotated[Path, typer.Argument(help="The memory file to write (.safetensors).")],
+    index: Annotated[int, typer.Option(help="Which held-out sequence's memory to keep.")] = 0,
+) -> None:
+    """Save the memory a trained run holds after reading one held-out sequence.
+
+    A new run starts every sequence from it with ``--set train.memory_init=FILE``.
+    """
+    import torch
+
+    from nma.persistence import save_memory
+    from nma.run import resume_run
+    from nma.seeding import EVAL_SEED, generator
+
+    run = resume_run(run_dir, get_registry(), err, {}, rewind=False)
+    if run.step == 0:
+        raise UsageError(f"The run {str(run_dir)!r} has no checkpoint to export memory from.")
+    batches = run.parts.task.batches("eval", index + 1, generator(EVAL_SEED, "eval-data"))
+    batch = next(iter(batches)).to(run.device)
+    if index >= batch.inputs.shape[1]:
+        raise UsageError(f"--index {index} is past the held-out set.")
+    run.model.eval()
+    with torch.no_grad():
+        _, state = run.model(batch.inputs)
+    save_memory(output, run.model.memory, state.memory, index=index)
+    out.print(
+        f"Saved the memory after held-out sequence {index} (step {run.step}) to "
+        f"{escape(str(output))}."
+    )
+
+
 @app.command("show-config")
 def show_config_command(
     memory: MemoryOpt = None,

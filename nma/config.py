@@ -88,6 +88,11 @@ class TrainConfig(Options):
     log_every: int = Field(25, ge=1, description="Append training metrics every N steps.")
     eval_batch_size: int = Field(64, ge=1, description="Batch size of evaluation.")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    memory_init: str = Field(
+        "",
+        description="A memory file (nma export-memory) every sequence starts from; "
+        "empty: the memory's own initial state.",
+    )
 
 
 class _RawRun(BaseModel):

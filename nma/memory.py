@@ -63,6 +63,28 @@ class Memory(nn.Module):
         """
         raise NotImplementedError
 
+    def slot_usage(self, state: State) -> Tensor | None:
+        """How much each slot is in use, ``(B, N)`` in ``[0, 1]``; ``None`` if the memory
+        has no such notion. Garbage collection (:func:`nma.collect_garbage`) frees the
+        slots whose usage falls below a threshold."""
+        return None
+
+    def reorder_slots(self, state: State, order: Tensor) -> State:
+        """Move the slots into a new order: slot ``order[b, i]`` becomes slot ``i``.
+
+        Every per-slot tensor of the state (contents, usage, weightings, both axes of
+        a link matrix, ...) is permuted alike, so what the memory reads on the next
+        step does not change. ``order`` is ``(B, N)``, a permutation per batch element.
+        Memories that support compaction override this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support reordering slots")
+
+    def clear_slots(self, state: State, mask: Tensor) -> State:
+        """Free the slots where ``mask`` ``(B, N)`` is true: contents, usage, weightings
+        and links on them set to zero, so they are first in line for allocation.
+        Memories that support garbage collection override this."""
+        raise NotImplementedError(f"{type(self).__name__} does not support freeing slots")
+
     def inspect(self, state: State) -> dict[str, Tensor]:
         """What the memory did on the step that produced ``state``, for plots and analysis.
 

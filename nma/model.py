@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from nma.controller import Controller
 from nma.memory import Memory
-from nma.state import State
+from nma.state import State, map_state
 
 
 class ModelState(NamedTuple):
@@ -53,6 +53,13 @@ class MemoryModel(nn.Module):
         self.head = nn.Linear(controller.output_size + memory.read_size, output_size)
         self.input_size = controller.input_size - memory.read_size
         self.output_size = output_size
+        self.memory_prefill: State | None = None
+
+    def prefill_memory(self, state: State | None) -> None:
+        """Start every sequence from this memory state (batch size 1) instead of the
+        memory's own initial state: knowledge saved by :func:`nma.save_memory` from
+        an earlier run. ``None`` restores the default."""
+        self.memory_prefill = state
 
     def initial_state(
         self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
@@ -61,9 +68,20 @@ class MemoryModel(nn.Module):
         param = self.head.weight
         device = device if device is not None else param.device
         dtype = dtype if dtype is not None else param.dtype
+        if self.memory_prefill is None:
+            memory = self.memory.initial_state(batch_size, device, dtype)
+        else:
+            memory = map_state(
+                lambda t: (
+                    t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+                    .expand(batch_size, *t.shape[1:])
+                    .clone()
+                ),
+                self.memory_prefill,
+            )
         return ModelState(
             controller=self.controller.initial_state(batch_size, device, dtype),
-            memory=self.memory.initial_state(batch_size, device, dtype),
+            memory=memory,
             reads=torch.zeros(batch_size, self.memory.read_size, device=device, dtype=dtype),
         )
 

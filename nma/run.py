@@ -35,6 +35,7 @@ from nma.checkpoint import (
 from nma.config import RunConfig, load_toml, resolve
 from nma.errors import NmaError, UsageError
 from nma.metrics_log import MetricsLog
+from nma.persistence import load_memory
 from nma.registry import Registry
 
 
@@ -231,9 +232,17 @@ def create_run(config: RunConfig, registry: Registry, console: Console) -> RunCo
 
 
 def resume_run(
-    run_dir: Path, registry: Registry, console: Console, overrides: dict[str, Any]
+    run_dir: Path,
+    registry: Registry,
+    console: Console,
+    overrides: dict[str, Any],
+    rewind: bool = True,
 ) -> RunContext:
-    """Reopen ``run_dir`` at its latest checkpoint (or at step 0 if it has none)."""
+    """Reopen ``run_dir`` at its latest checkpoint (or at step 0 if it has none).
+
+    With ``rewind``, ``metrics.jsonl`` loses the records after the checkpoint's step,
+    as a resumed run will write them again.
+    """
     config_path = run_dir / "config.toml"
     if not config_path.exists():
         raise UsageError(
@@ -249,7 +258,8 @@ def resume_run(
     checkpoints = list_checkpoints(run.checkpoint_dir)
     if checkpoints:
         run.restore(load_checkpoint(checkpoints[-1][1]))
-    run.metrics.rewind(run.step)
+    if rewind:
+        run.metrics.rewind(run.step)
     if overrides:
         atomic_write_text(config_path, config.to_toml())
     return run
@@ -261,6 +271,10 @@ def _assemble(
     torch.manual_seed(config.train.seed)
     parts = build_components(config, registry)
     parts.model.to(device)
+    if config.train.memory_init:
+        parts.model.prefill_memory(
+            load_memory(config.train.memory_init, parts.model.memory, 1, device)
+        )
     optimizer = torch.optim.Adam(parts.model.parameters(), lr=config.train.lr)
     return RunContext(
         config=config,

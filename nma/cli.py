@@ -123,6 +123,7 @@ def run_command(
     progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
 ) -> None:
     """Assemble a model from plugins, train it, evaluate it and save the run."""
+    from nma.distributed import teardown
     from nma.run import HookError, create_run, resume_run
     from nma.trainer import StopRequested, train
 
@@ -149,7 +150,8 @@ def run_command(
             k: v for k, v in {"train.steps": steps, "train.device": device}.items() if v is not None
         }
         run = resume_run(resume, registry, err, overrides)
-        err.print(f"Resuming {escape(str(run.run_dir))} at step {run.step}.")
+        if run.world.is_main:
+            err.print(f"Resuming {escape(str(run.run_dir))} at step {run.step}.")
     else:
         resolved = _resolve_from_options(
             memory,
@@ -166,12 +168,15 @@ def run_command(
         )
         run = create_run(resolved, registry, err)
         c = resolved.components
-        err.print(
-            f"Run {escape(str(run.run_dir))}: memory {c.memory}"
-            f"{f' ({resolved.addressing_name} addressing)' if resolved.addressing_name else ''}, "
-            f"controller {c.controller}, task {c.task}, on {run.device}, "
-            f"{sum(p.numel() for p in run.model.parameters()):,} parameters."
-        )
+        world = f" × {run.world.size} processes" if run.world.distributed else ""
+        scheme = f" ({resolved.addressing_name} addressing)" if resolved.addressing_name else ""
+        if run.world.is_main:
+            err.print(
+                f"Run {escape(str(run.run_dir))}: memory {c.memory}"
+                f"{scheme}, "
+                f"controller {c.controller}, task {c.task}, on {run.device}{world}, "
+                f"{sum(p.numel() for p in run.model.parameters()):,} parameters."
+            )
 
     def on_interrupt(signum: int, frame: object) -> None:
         if run.stop_requested:
@@ -183,10 +188,11 @@ def run_command(
     try:
         final = train(run, show_progress=progress)
     except StopRequested:
-        err.print(
-            f"Stopped at step {run.step}; checkpoint saved. Continue with: "
-            f"nma run --resume {escape(str(run.run_dir))}"
-        )
+        if run.world.is_main:
+            err.print(
+                f"Stopped at step {run.step}; checkpoint saved. Continue with: "
+                f"nma run --resume {escape(str(run.run_dir))}"
+            )
         raise typer.Exit(130) from None
     except HookError as exc:
         run.save_checkpoint()
@@ -210,7 +216,10 @@ def run_command(
         ) from exc
     finally:
         signal.signal(signal.SIGINT, previous)
+        teardown()
 
+    if not run.world.is_main:
+        return
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     out.print(f"Finished {run.step} steps. Held-out evaluation: {shown}.")
     out.print(f"Run directory: {escape(str(run.run_dir))}")

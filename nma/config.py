@@ -88,6 +88,12 @@ class TrainConfig(Options):
     log_every: int = Field(25, ge=1, description="Append training metrics every N steps.")
     eval_batch_size: int = Field(64, ge=1, description="Batch size of evaluation.")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    recompute_chunk: int = Field(
+        0,
+        ge=0,
+        description="Activation checkpointing: keep the state every N steps and recompute "
+        "the steps between them in the backward pass; 0 stores every step.",
+    )
     memory_init: str = Field(
         "",
         description="A memory file (nma export-memory) every sequence starts from; "

@@ -14,11 +14,14 @@ from nma.checkpoint import atomic_write_text
 class MetricsLog:
     """Appends metric records to ``metrics.jsonl`` and rewinds it on resume."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = path
+        self.enabled = enabled
 
     def append(self, step: int, split: str, values: dict[str, Any]) -> None:
-        """Append one record and flush it to disk."""
+        """Append one record and flush it to disk (nothing when disabled)."""
+        if not self.enabled:
+            return
         record = {"step": step, "split": split, **{k: _finite(v) for k, v in values.items()}}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -39,6 +42,8 @@ class MetricsLog:
 
     def rewind(self, step: int) -> None:
         """Drop records after ``step``: the part of a run that a resume repeats."""
+        if not self.enabled:
+            return
         kept = [r for r in self.read() if int(r.get("step", 0)) <= step]
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 

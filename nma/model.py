@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from nma.controller import Controller
 from nma.memory import Memory
@@ -54,6 +55,10 @@ class MemoryModel(nn.Module):
         self.input_size = controller.input_size - memory.read_size
         self.output_size = output_size
         self.memory_prefill: State | None = None
+        self.recompute_chunk = 0
+        """When positive, training keeps only the state at every ``recompute_chunk``-th
+        step and recomputes the steps in between during the backward pass (activation
+        checkpointing): memory O(T / chunk + chunk) steps instead of O(T)."""
 
     def prefill_memory(self, state: State | None) -> None:
         """Start every sequence from this memory state (batch size 1) instead of the
@@ -105,6 +110,18 @@ class MemoryModel(nn.Module):
         """
         if state is None:
             state = self.initial_state(inputs.shape[1], inputs.device, inputs.dtype)
+        chunk = self.recompute_chunk
+        if chunk <= 0 or not (self.training and torch.is_grad_enabled()):
+            return self._run(inputs, state)
+        outputs = []
+        for start in range(0, inputs.shape[0], chunk):
+            output, state = checkpoint(
+                self._run, inputs[start : start + chunk], state, use_reentrant=False
+            )
+            outputs.append(output)
+        return torch.cat(outputs), state
+
+    def _run(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
         outputs = []
         for x in inputs.unbind(0):
             output, state = self.step(x, state)

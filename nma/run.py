@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 
 import nma
 from nma.build import Components, build_components
@@ -33,6 +34,7 @@ from nma.checkpoint import (
     save_checkpoint,
 )
 from nma.config import RunConfig, load_toml, resolve
+from nma.distributed import World, broadcast, launched_world, setup
 from nma.errors import NmaError, UsageError
 from nma.metrics_log import MetricsLog
 from nma.persistence import load_memory
@@ -64,6 +66,8 @@ class RunContext:
     device: torch.device
     run_dir: Path
     console: Console
+    world: World = field(default_factory=World)
+    train_model: torch.nn.Module | None = None
     step: int = 0
     stop_requested: bool = False
     last_eval_step: int = -1
@@ -81,15 +85,20 @@ class RunContext:
 
     @property
     def metrics(self) -> MetricsLog:
-        """The run's ``metrics.jsonl``."""
-        return MetricsLog(self.run_dir / "metrics.jsonl")
+        """The run's ``metrics.jsonl`` (written by rank 0 only)."""
+        return MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.world.is_main)
 
     def request_stop(self) -> None:
         """Stop cleanly after the current step, with a checkpoint (what Ctrl-C does)."""
         self.stop_requested = True
 
     def call_hook(self, name: str, **kwargs: Any) -> None:
-        """Call run hook ``name`` on every plugin, naming the plugin if one raises."""
+        """Call run hook ``name`` on every plugin, naming the plugin if one raises.
+
+        Under ``torchrun`` only rank 0 calls hooks.
+        """
+        if not self.world.is_main:
+            return
         caller = getattr(self.registry.plugin_manager.hook, name)
         for impl in reversed(caller.get_hookimpls()):
             try:
@@ -102,7 +111,10 @@ class RunContext:
                 ) from exc
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint of the current step and prune old ones."""
+        """Write a checkpoint of the current step and prune old ones (rank 0 only)."""
+        path = checkpoint_path(self.checkpoint_dir, self.step)
+        if not self.world.is_main:
+            return path
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -114,7 +126,6 @@ class RunContext:
             rng=rng,
             extra={"last_eval_step": self.last_eval_step, "nma_version": nma.__version__},
         )
-        path = checkpoint_path(self.checkpoint_dir, self.step)
         save_checkpoint(checkpoint, path)
         keep = self.config.train.keep_checkpoints
         for _, old in list_checkpoints(self.checkpoint_dir)[:-keep]:
@@ -141,7 +152,9 @@ class RunContext:
         self.last_eval_step = int(checkpoint.extra.get("last_eval_step", -1))
 
     def write_status(self, status: str, **extra: Any) -> None:
-        """Update ``run.json``."""
+        """Update ``run.json`` (rank 0 only)."""
+        if not self.world.is_main:
+            return
         path = self.run_dir / "run.json"
         info: dict[str, Any] = {}
         if path.exists():
@@ -168,6 +181,7 @@ class RunContext:
                 "nma_version": nma.__version__,
                 "torch_version": torch.__version__,
                 "device": str(self.device),
+                "processes": self.world.size,
                 "components": components,
                 "status": status,
                 "step": self.step,
@@ -179,10 +193,16 @@ class RunContext:
         atomic_write_text(path, json.dumps(info, indent=2) + "\n")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; a clear error when CUDA is missing."""
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; a clear error when CUDA is missing.
+
+    Under ``torchrun``, ``cuda`` means this process's ``cuda:LOCAL_RANK``.
+    """
+    world = world or World()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world.distributed and torch.cuda.is_available():
+        name = f"cuda:{world.local_rank}"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UsageError(
@@ -221,12 +241,27 @@ def new_run_dir(config: RunConfig, base: Path = Path("runs")) -> Path:
 
 
 def create_run(config: RunConfig, registry: Registry, console: Console) -> RunContext:
-    """Make a new run: seed, build, write its configuration."""
-    device = resolve_device(config.train.device)
-    run_dir = new_run_dir(config)
-    run = _assemble(config, registry, device, run_dir, console)
-    atomic_write_text(run_dir / "config.toml", config.to_toml())
-    run.metrics.path.touch()
+    """Make a new run: seed, build, write its configuration.
+
+    Under ``torchrun``, rank 0 makes the run directory and tells the others.
+    """
+    world = launched_world()
+    device = resolve_device(config.train.device, world)
+    setup(world, device)
+    made: tuple[str | None, str | None] = (None, None)
+    if world.is_main:
+        try:
+            made = (str(new_run_dir(config)), None)
+        except UsageError as exc:
+            made = (None, str(exc))
+    path, error = broadcast(made, world)
+    if error is not None:
+        raise UsageError(error)
+    run_dir = Path(path)
+    run = _assemble(config, registry, device, run_dir, console, world)
+    if world.is_main:
+        atomic_write_text(run_dir / "config.toml", config.to_toml())
+        run.metrics.path.touch()
     run.write_status("created")
     return run
 
@@ -253,29 +288,46 @@ def resume_run(
         section, _, option = key.partition(".")
         raw.setdefault(section, {})[option] = value
     config = resolve(raw, registry)
-    device = resolve_device(config.train.device)
-    run = _assemble(config, registry, device, run_dir, console)
+    world = launched_world()
+    device = resolve_device(config.train.device, world)
+    setup(world, device)
+    run = _assemble(config, registry, device, run_dir, console, world)
     checkpoints = list_checkpoints(run.checkpoint_dir)
     if checkpoints:
         run.restore(load_checkpoint(checkpoints[-1][1]))
     if rewind:
         run.metrics.rewind(run.step)
-    if overrides:
+    if overrides and world.is_main:
         atomic_write_text(config_path, config.to_toml())
     return run
 
 
 def _assemble(
-    config: RunConfig, registry: Registry, device: torch.device, run_dir: Path, console: Console
+    config: RunConfig,
+    registry: Registry,
+    device: torch.device,
+    run_dir: Path,
+    console: Console,
+    world: World | None = None,
 ) -> RunContext:
     torch.manual_seed(config.train.seed)
     parts = build_components(config, registry)
     parts.model.to(device)
+    parts.model.recompute_chunk = config.train.recompute_chunk
     if config.train.memory_init:
         parts.model.prefill_memory(
             load_memory(config.train.memory_init, parts.model.memory, 1, device)
         )
     optimizer = torch.optim.Adam(parts.model.parameters(), lr=config.train.lr)
+    world = world or World()
+    train_model: torch.nn.Module = parts.model
+    if world.distributed:
+        train_model = DistributedDataParallel(
+            parts.model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # only a prefilled memory leaves a parameter (its learned initial state) unused
+            find_unused_parameters=parts.model.memory_prefill is not None,
+        )
     return RunContext(
         config=config,
         registry=registry,
@@ -284,4 +336,6 @@ def _assemble(
         device=device,
         run_dir=run_dir,
         console=console,
+        world=world,
+        train_model=train_model,
     )

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from nma.checkpoint import atomic_write_text
+from nma.distributed import World, any_rank
 from nma.progress import TrainProgress
 from nma.run import RunContext
 from nma.seeding import EVAL_SEED, generator
@@ -29,20 +30,22 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     cfg = run.config.train
     task, model, optimizer = run.parts.task, run.parts.model, run.optimizer
     regularizers = list(run.parts.regularizers.values())
-    stream = task.batches("train", cfg.batch_size, generator(cfg.seed, "train-data"))
+    stream = task.batches("train", cfg.batch_size, generator(cfg.seed, data_stream(run.world)))
     for _ in range(run.step):
         next(stream)
 
     run.write_status("running")
     run.call_hook("nma_run_start")
     progress = TrainProgress(run.console, cfg.steps, run.step, task.main_metric)
+    show_progress = show_progress and run.world.is_main
+    train_model = run.train_model or model
     with progress if show_progress else _nullcontext(progress):
         while run.step < cfg.steps:
             batch = next(stream).to(run.device)
             for regularizer in regularizers:
                 batch = regularizer.augment(batch)
             model.train()
-            outputs, _ = model(batch.inputs)
+            outputs, _ = train_model(batch.inputs)
             loss = task.loss(outputs, batch)
             total = loss
             for regularizer in regularizers:
@@ -70,6 +73,8 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             if cfg.eval_every and step % cfg.eval_every == 0:
                 _evaluate_and_log(run, progress)
             run.call_hook("nma_train_step", step=step, metrics=record)
+            if run.world.distributed:
+                run.stop_requested = any_rank(run.stop_requested, run.world, run.device)
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or run.stop_requested:
                 run.save_checkpoint()
             if run.stop_requested:
@@ -80,9 +85,10 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             _evaluate_and_log(run, progress)
         final = {k: v for k, v in _last_eval(run).items() if k not in ("step", "split")}
     run.save_checkpoint()
-    atomic_write_text(
-        run.run_dir / "summary.json", json.dumps({"step": run.step, "eval": final}, indent=2)
-    )
+    if run.world.is_main:
+        atomic_write_text(
+            run.run_dir / "summary.json", json.dumps({"step": run.step, "eval": final}, indent=2)
+        )
     run.write_status("finished")
     run.call_hook("nma_run_end", metrics=final)
     return final
@@ -109,6 +115,9 @@ def evaluate(
 
 
 def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:
+    run.last_eval_step = run.step
+    if not run.world.is_main:
+        return
     cfg = run.config.train
     metrics = evaluate(run.model, run.parts.task, cfg.eval_batch_size, run.device)
     run.metrics.append(run.step, "eval", metrics)
@@ -116,6 +125,11 @@ def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:
     shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
     progress.print(f"[green]eval[/green] step {run.step}: {shown}")
     run.call_hook("nma_evaluation", step=run.step, metrics=metrics)
+
+
+def data_stream(world: World) -> str:
+    """The name the training data generator is seeded with: one stream per rank."""
+    return "train-data" if not world.distributed else f"train-data/rank-{world.rank}"
 
 
 def _last_eval(run: RunContext) -> dict[str, float]:

@@ -75,3 +75,26 @@ def test_a_short_copy_run_learns(tmp_path):
     after = train(run, show_progress=False)
     assert after["loss"] < 0.8 * before["loss"]
     assert after["bit_errors"] < 0.7 * before["bit_errors"]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_recompute_chunks_give_the_same_gradients(chunk):
+    registry = get_registry()
+    torch.manual_seed(0)
+    parts = build_components(resolve(build_raw(None, {}, SMALL), registry), registry)
+    model = parts.model.double()
+    inputs = torch.randn(7, 2, parts.task.input_size, dtype=torch.float64)
+
+    def gradients() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        outputs, _ = model(inputs)
+        (outputs**2).sum().backward()
+        return outputs.detach(), [p.grad.clone() for p in model.parameters()]
+
+    model.recompute_chunk = 0
+    expected_out, expected = gradients()
+    model.recompute_chunk = chunk
+    got_out, got = gradients()
+    assert torch.equal(expected_out, got_out)
+    for a, b in zip(expected, got, strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

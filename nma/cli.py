@@ -57,6 +57,13 @@ DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N (train.device).")
 ]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Run directory (train.out_dir).")]
+CompileOpt = Annotated[
+    bool | None,
+    typer.Option("--compile/--no-compile", help="torch.compile the model step (train.compile)."),
+]
+PrecisionOpt = Annotated[
+    str | None, typer.Option("--precision", help="fp32 or bf16 (train.precision).")
+]
 
 
 def _version_callback(value: bool) -> None:
@@ -87,6 +94,8 @@ def _resolve_from_options(
     seed: int | None,
     device: str | None,
     out_dir: str | None,
+    compile_: bool | None = None,
+    precision: str | None = None,
 ) -> Any:
     shortcuts = {
         "components.memory": memory,
@@ -98,6 +107,8 @@ def _resolve_from_options(
         "train.seed": seed,
         "train.device": device,
         "train.out_dir": out_dir,
+        "train.compile": compile_,
+        "train.precision": precision,
     }
     raw = build_raw(config, shortcuts, assignments or [])
     return resolve(raw, get_registry())
@@ -116,6 +127,8 @@ def run_command(
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     out_dir: OutOpt = None,
+    compile_: CompileOpt = None,
+    precision: PrecisionOpt = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this directory from its checkpoint."),
@@ -139,6 +152,8 @@ def run_command(
             "--set": assignments,
             "--seed": seed,
             "--out": out_dir,
+            "--compile": compile_,
+            "--precision": precision,
         }
         clash = [flag for flag, value in given.items() if value]
         if clash:
@@ -165,6 +180,8 @@ def run_command(
             seed,
             device,
             out_dir,
+            compile_,
+            precision,
         )
         run = create_run(resolved, registry, err)
         c = resolved.components
@@ -283,6 +300,8 @@ def show_config_command(
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     out_dir: OutOpt = None,
+    compile_: CompileOpt = None,
+    precision: PrecisionOpt = None,
 ) -> None:
     """Print the resolved configuration (TOML) of the run these options describe."""
     resolved = _resolve_from_options(
@@ -297,6 +316,8 @@ def show_config_command(
         seed,
         device,
         out_dir,
+        compile_,
+        precision,
     )
     sys.stdout.write(resolved.to_toml())
 

@@ -29,7 +29,7 @@ import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -88,6 +88,14 @@ class TrainConfig(Options):
     log_every: int = Field(25, ge=1, description="Append training metrics every N steps.")
     eval_batch_size: int = Field(64, ge=1, description="Batch size of evaluation.")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    compile: bool = Field(
+        False, description="Compile the model's per-step function with torch.compile."
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="fp32, or bf16 mixed precision (autocast; parameters and optimiser "
+        "state stay float32).",
+    )
     recompute_chunk: int = Field(
         0,
         ge=0,
@@ -307,6 +315,8 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], owner: str) ->
                 f"unknown option {where!r}{' of ' + owner if owner else ''}.{hint} "
                 f"Valid options: {', '.join(fields) or 'none'}"
             )
+        elif not where:
+            problems.append(f"the options{' of ' + owner if owner else ''}: {error['msg']}")
         else:
             problems.append(
                 f"option {where!r}{' of ' + owner if owner else ''}: {error['msg']} "

@@ -80,8 +80,10 @@ class Memory(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not support reordering slots")
 
     def clear_slots(self, state: State, mask: Tensor) -> State:
-        """Free the slots where ``mask`` ``(B, N)`` is true: contents, usage, weightings
-        and links on them set to zero, so they are first in line for allocation.
+        """Free the slots where ``mask`` ``(B, N)`` is true: their contents, usage and
+        links set to zero, so they are first in line for allocation. The heads'
+        weightings are kept (they are where the heads looked, not stored data), so a
+        slot that held nothing can be freed without changing the next reads.
         Memories that support garbage collection override this."""
         raise NotImplementedError(f"{type(self).__name__} does not support freeing slots")
 

@@ -314,6 +314,8 @@ def _assemble(
     parts = build_components(config, registry)
     parts.model.to(device)
     parts.model.recompute_chunk = config.train.recompute_chunk
+    if config.train.compile:
+        parts.model.step = torch.compile(parts.model.step)  # type: ignore[method-assign]
     if config.train.memory_init:
         parts.model.prefill_memory(
             load_memory(config.train.memory_init, parts.model.memory, 1, device)

@@ -45,8 +45,9 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             for regularizer in regularizers:
                 batch = regularizer.augment(batch)
             model.train()
-            outputs, _ = train_model(batch.inputs)
-            loss = task.loss(outputs, batch)
+            with autocast(run.device, cfg.precision):
+                outputs, _ = train_model(batch.inputs)
+                loss = task.loss(outputs.float(), batch)
             total = loss
             for regularizer in regularizers:
                 penalty = regularizer.penalty(model)
@@ -94,8 +95,17 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     return final
 
 
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """Mixed precision for ``precision == "bf16"``, a no-op context otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def evaluate(
-    model: nn.Module, task: Task, batch_size: int, device: torch.device
+    model: nn.Module,
+    task: Task,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Mean loss and metrics over the task's held-out split, weighted by batch size."""
     model.eval()
@@ -104,7 +114,9 @@ def evaluate(
     with torch.no_grad():
         for batch in task.batches("eval", batch_size, generator(EVAL_SEED, "eval-data")):
             batch = batch.to(device)
-            outputs, _ = model(batch.inputs)
+            with autocast(device, precision):
+                outputs, _ = model(batch.inputs)
+            outputs = outputs.float()
             size = batch.inputs.shape[1]
             totals["loss"] += task.loss(outputs, batch).item() * size
             for name, value in task.metrics(outputs, batch).items():
@@ -119,7 +131,7 @@ def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:
     if not run.world.is_main:
         return
     cfg = run.config.train
-    metrics = evaluate(run.model, run.parts.task, cfg.eval_batch_size, run.device)
+    metrics = evaluate(run.model, run.parts.task, cfg.eval_batch_size, run.device, cfg.precision)
     run.metrics.append(run.step, "eval", metrics)
     run.last_eval_step = run.step
     shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())

@@ -61,3 +61,33 @@ def test_collect_garbage_frees_compacts_and_keeps_reads():
     assert torch.equal(new_state.memory[0, :3], contents[0, [1, 3, 4]])
     assert torch.all(new_state.memory[:, 3:] == 0)
     assert torch.allclose(before, after, atol=1e-7)  # freed slots carried ~no usage
+
+
+def test_dnc_garbage_collection_keeps_what_it_reads():
+    """Writes go to scattered slots; collection moves them to the front and frees the rest,
+    and the next step reads exactly what it would have read without the collection."""
+    from nma.build import build_memory
+
+    torch.manual_seed(0)
+    memory = build_memory("dnc", {"slots": 12, "width": 4, "read_heads": 2}).double()
+    B, R, W, P = 2, 2, 4, 5  # P: content addressing's key (W) + strength (1)
+    state = memory.initial_state(B, torch.device("cpu"), torch.float64)
+    scatter = torch.stack([torch.randperm(12) for _ in range(B)])
+    state = memory.reorder_slots(state, scatter)
+    gates = R * P + P + 2 * W  # offset of the free gates
+    for write in [30.0] * 4:
+        interface = torch.randn(B, memory.interface_size, dtype=torch.float64)
+        interface[:, gates : gates + R] = -30.0  # free gates 0: keep what was written
+        interface[:, gates + R] = 30.0  # allocation gate 1: write to the freest slot
+        interface[:, gates + R + 1] = write  # write gate
+        _, state = memory(interface, state)
+    usage = memory.slot_usage(state)
+    assert ((usage > 0.99).sum(-1) == 4).all() and ((usage < 1e-9).sum(-1) == 8).all()
+
+    collected, live = collect_garbage(memory, state, threshold=0.5)
+    assert live.tolist() == [4, 4]
+    assert (memory.slot_usage(collected)[:, :4] > 0.99).all()
+    probe = torch.randn(B, memory.interface_size, dtype=torch.float64)
+    before, _ = memory(probe, state)
+    after, _ = memory(probe, collected)
+    assert torch.allclose(before, after, atol=1e-9)

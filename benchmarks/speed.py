@@ -1,0 +1,200 @@
+"""Training-step speed of memory models, as a ratio to a plain ``nn.LSTM``.
+
+Usage::
+
+    python benchmarks/speed.py [--device cpu|cuda] [--batch 1 16 64]
+                               [--memories ntm dnc sam sdnc kv lrua] [--compile]
+                               [--repeats 20] [--record NAME]
+
+For each memory, an ``lstm`` controller of 100 units on the copy task (8-bit
+vectors, sequences of length 20, so 41 steps; memory 128 slots x 20 unless the
+memory's own defaults say otherwise) is timed for one full training step:
+forward over the sequence, loss, backward, gradient clipping, Adam step. In the
+same process, alternating with it, a plain ``nn.LSTM`` of the same controller
+size with a linear output layer is timed on the same batch. The table gives the
+median milliseconds of each and their ratio. ``--compile`` adds a row per memory
+with the model's per-step function compiled by ``torch.compile``. ``--record
+NAME`` writes the table to ``benchmarks/results/NAME.md`` with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nma.build import build_components
+from nma.config import build_raw, resolve
+from nma.registry import get_registry
+from nma.seeding import generator
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LENGTH = 20
+WIDTH = 8
+HIDDEN = 100
+MEMORY_SIZE = {"slots": 128, "width": 20}
+
+
+def copy_batch(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One copy-task batch with every sequence of length ``LENGTH``."""
+    registry = get_registry()
+    task_cls = registry.get("task", "copy")
+    task = task_cls(task_cls.Config(width=WIDTH, min_length=LENGTH, max_length=LENGTH))
+    b = task.sample(batch, LENGTH, LENGTH, generator(0, "speed"))
+    return b.inputs.to(device), b.targets.to(device), b.mask.to(device)
+
+
+def memory_options(name: str) -> dict[str, int]:
+    fields = get_registry().get("memory", name).Config.model_fields
+    return {k: v for k, v in MEMORY_SIZE.items() if k in fields}
+
+
+def model_step(name: str, batch: int, device: torch.device, compiled: bool) -> Callable[[], None]:
+    registry = get_registry()
+    raw = build_raw(
+        None,
+        {"components.memory": name, "components.controller": "lstm", "components.task": "copy"},
+        [f"controller.hidden_size={HIDDEN}", f"task.width={WIDTH}"]
+        + [f"memory.{k}={v}" for k, v in memory_options(name).items()],
+    )
+    torch.manual_seed(0)
+    parts = build_components(resolve(raw, registry), registry)
+    model = parts.model.to(device)
+    if compiled:
+        model.step = torch.compile(model.step)
+    inputs, targets, mask = copy_batch(batch, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+
+    def step() -> None:
+        outputs, _ = model(inputs)
+        loss = (loss_fn(outputs, targets) * mask.unsqueeze(-1)).sum() / mask.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+
+    return step
+
+
+def lstm_step(batch: int, device: torch.device) -> Callable[[], None]:
+    torch.manual_seed(0)
+    lstm = nn.LSTM(WIDTH + 1, HIDDEN).to(device)
+    head = nn.Linear(HIDDEN, WIDTH).to(device)
+    params = [*lstm.parameters(), *head.parameters()]
+    inputs, targets, mask = copy_batch(batch, device)
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+
+    def step() -> None:
+        hidden, _ = lstm(inputs)
+        loss = (loss_fn(head(hidden), targets) * mask.unsqueeze(-1)).sum() / mask.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 10.0)
+        optimizer.step()
+
+    return step
+
+
+def timed(fn: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) * 1000
+
+
+def compare(
+    model: Callable[[], None], baseline: Callable[[], None], repeats: int, device: torch.device
+) -> tuple[float, float]:
+    """Median ms of ``model`` and ``baseline``, timed alternately after warm-up."""
+    for _ in range(3):
+        model()
+        baseline()
+    model_ms, base_ms = [], []
+    for _ in range(repeats):
+        model_ms.append(timed(model, device))
+        base_ms.append(timed(baseline, device))
+    return statistics.median(model_ms), statistics.median(base_ms)
+
+
+def machine(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if device.type == "cuda":
+        text += f", {torch.cuda.get_device_name(device)}"
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument(
+        "--memories", nargs="+", default=["ntm", "dnc", "sam", "sdnc", "kv", "lrua"]
+    )
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--record", default=None)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    available = set(get_registry().names("memory"))
+    rows = []
+    header = "| memory | mode | batch | memory model ms | nn.LSTM ms | ratio |"
+    print(header)
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.memories:
+        if name not in available:
+            print(f"| {name} | (not installed) | | | | |")
+            continue
+        for mode in ["eager", "compiled"] if args.compile else ["eager"]:
+            for batch in args.batch:
+                step = model_step(name, batch, device, compiled=mode == "compiled")
+                ms, base = compare(step, lstm_step(batch, device), args.repeats, device)
+                row = f"| {name} | {mode} | {batch} | {ms:.1f} | {base:.2f} | {ms / base:.1f}x |"
+                rows.append(row)
+                print(row, flush=True)
+    if args.record:
+        command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+        text = [
+            f"# Training-step speed ({args.device})",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Machine: {machine(device)}",
+            "",
+            f"Copy task, 8-bit vectors, length {LENGTH} ({2 * LENGTH + 1} steps), LSTM "
+            f"controller of {HIDDEN} units, memory {MEMORY_SIZE['slots']} x "
+            f"{MEMORY_SIZE['width']} where the memory has those options; one training step "
+            "= forward, loss, backward, clipping, Adam. Medians, the baseline timed "
+            "alternately in the same process.",
+            "",
+            header,
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+        ]
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{args.record}.md").write_text("\n".join(text), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

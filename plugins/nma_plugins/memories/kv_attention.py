@@ -1,0 +1,97 @@
+"""Masked multi-head scaled dot-product attention over memory slots, with hops.
+
+Vaswani et al. (2017), "Attention Is All You Need", NeurIPS, section 3.2.1, eq. (1),
+and section 3.2.2 (multi-head attention); Sukhbaatar, Szlam, Weston & Fergus (2015),
+"End-To-End Memory Networks", NeurIPS, section 2.2 (multiple layers, "hops").
+
+Every head ``h`` has a query ``q_h``; the memory holds ``N`` keys ``K(i)`` and values
+``V(i)`` and a presence ``m(i)`` in ``[0, 1]`` per slot (0 for an unwritten slot):
+
+    a_h(i) = m(i) exp(q_h . K(i) / sqrt(d_k)) / sum_j m(j) exp(q_h . K(j) / sqrt(d_k))
+    o_h    = sum_i a_h(i) V(i)
+
+With every ``m(i)`` in ``{0, 1}`` this is eq. (1), ``softmax(q K^T / sqrt(d_k)) V``,
+restricted to the slots with ``m(i) = 1``; a fractional presence enters as the
+log-prior ``log m(i)`` added to the score. Slots with ``m(i) <= eps`` take no part;
+a head that sees no such slot reads zeros (its weights are all zero).
+
+Hops (Sukhbaatar et al. 2015, section 2.2): the query of hop ``k + 1`` is the query
+of hop ``k`` plus that hop's output, ``u^{k+1} = u^k + o^k``, with ``u^1 = q``; keys
+and values are the same at every hop (their "layer-wise" tying with ``H = I``).
+
+Shapes use ``B`` for the batch, ``H`` for heads, ``N`` for slots, ``D`` for the key
+size ``d_k`` and ``W`` for the value width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def masked_attention(
+    queries: Tensor, keys: Tensor, values: Tensor, presence: Tensor, eps: float
+) -> tuple[Tensor, Tensor]:
+    """Scaled dot-product attention of every head over the present slots (eq. 1).
+
+    Numerics, free of host synchronisation: the scores of absent slots are set to
+    ``-inf``; the row maximum over present slots is subtracted before ``exp`` (it
+    cancels in the quotient, so it is detached; rows with no present slot subtract
+    0 instead of ``-inf``); the normaliser is replaced by 1 where it is 0, so such
+    rows get zero weights instead of ``0 / 0``. ``log m(i)`` is taken only where
+    ``m(i) > eps``, so its gradient ``1 / m(i)`` stays below ``1 / eps``.
+
+    Args:
+        queries: ``(B, H, D)`` one query per head.
+        keys: ``(B, N, D)`` the slots' keys.
+        values: ``(B, N, W)`` the slots' values.
+        presence: ``(B, N)`` how much of each slot is written, in ``[0, 1]``.
+        eps: slots with ``presence <= eps`` are left out.
+
+    Returns:
+        ``(outputs, weights)``: ``(B, H, W)`` the heads' outputs and ``(B, H, N)``
+        their attention weights, non-negative, each row summing to 1 (or all zero
+        when no slot is present).
+    """
+    scores = torch.matmul(queries, keys.transpose(-1, -2)) / math.sqrt(queries.shape[-1])
+    present = presence > eps  # (B, N)
+    log_prior = torch.log(torch.where(present, presence, torch.ones_like(presence)))
+    logits = torch.where(
+        present.unsqueeze(1), scores + log_prior.unsqueeze(1), torch.full_like(scores, -math.inf)
+    )  # (B, H, N)
+    shift = logits.amax(dim=-1, keepdim=True).detach()
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    exps = torch.exp(logits - shift)  # exactly 0 on absent slots
+    total = exps.sum(dim=-1, keepdim=True)
+    weights = exps / torch.where(total > 0, total, torch.ones_like(total))
+    return torch.matmul(weights, values), weights
+
+
+def multi_hop_attention(
+    queries: Tensor, keys: Tensor, values: Tensor, presence: Tensor, hops: int, eps: float
+) -> tuple[Tensor, Tensor]:
+    """``hops`` rounds of :func:`masked_attention` with ``u^{k+1} = u^k + o^k``.
+
+    Args:
+        queries: ``(B, H, D)`` the first hop's queries ``u^1``.
+        keys: ``(B, N, D)`` the slots' keys.
+        values: ``(B, N, W)`` the slots' values; ``W = D`` when ``hops > 1``.
+        presence: ``(B, N)`` in ``[0, 1]``.
+        hops: the number of hops ``K >= 1``.
+        eps: see :func:`masked_attention`.
+
+    Returns:
+        ``(reads, weights)``: ``(B, H, W)`` the sum of the hops' outputs
+        ``o^1 + ... + o^K = u^{K+1} - u^1`` (``o^1`` for one hop), and ``(B, H, N)``
+        the attention weights of the last hop.
+    """
+    query = queries
+    output, weights = masked_attention(query, keys, values, presence, eps)
+    reads = output
+    for _ in range(1, hops):  # hops are sequential by definition
+        query = query + output
+        output, weights = masked_attention(query, keys, values, presence, eps)
+        reads = reads + output
+    return reads, weights

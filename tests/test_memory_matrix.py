@@ -30,3 +30,17 @@ def test_memory_controller_copy_runs_from_the_cli(memory, controller, tmp_path):
     assert summary["step"] == 3
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(loss == loss and abs(loss) < 1e6 for loss in losses)  # finite
+
+
+@pytest.mark.parametrize("memory", MEMORIES)
+def test_memory_trains_under_bf16_autocast(memory, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "run", "--memory", memory, "--steps", "2", "--precision", "bf16", "--device", "cpu",
+        "--out", str(out), "--no-progress", "--set", "controller.hidden_size=16",
+        "--set", "task.eval_size=4", "--set", "train.batch_size=2",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    loss = json.loads((out / "summary.json").read_text())["eval"]["loss"]
+    assert 0 < loss < 10

@@ -89,12 +89,13 @@ def hopfield_retrieve(
         ``(xi, p)``: the retrieved patterns ``(B, R, W)`` and the softmax of the last
         iteration ``(B, R, N)`` (rows non-negative, summing to 1).
     """
-    fill = torch.finfo(patterns.dtype).min
     hidden = ~mask.unsqueeze(1)  # (B, 1, N)
     state = queries
     weights = queries.new_zeros(queries.shape[:-1] + patterns.shape[1:2])
     for _ in range(iterations):
         scores = beta * torch.matmul(state, patterns.transpose(-1, -2))  # (B, R, N)
+        # the most negative value of the scores' own dtype (bfloat16 under autocast)
+        fill = torch.finfo(scores.dtype).min
         weights = torch.softmax(scores.masked_fill(hidden, fill), dim=-1)
         state = torch.matmul(weights, patterns)  # (B, R, W)
     return state, weights

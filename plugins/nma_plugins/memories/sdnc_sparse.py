@@ -98,4 +98,5 @@ def scatter_rows(table: Tensor, indices: Tensor, rows: Tensor) -> Tensor:
     Returns:
         ``(B, N, E)`` the updated table.
     """
-    return table.scatter(1, indices.unsqueeze(-1).expand_as(rows), rows)
+    # under autocast the new rows may be bfloat16 while the table stays float32
+    return table.scatter(1, indices.unsqueeze(-1).expand_as(rows), rows.to(table.dtype))

@@ -243,6 +243,12 @@ def resolve(raw: dict[str, Any], registry: Registry) -> RunConfig:
     task_cls = registry.get("task", comps.task)
 
     memory_opts = validate_options(memory_cls.Config, raw.get("memory", {}), "memory", comps.memory)
+    if base.train.recompute_chunk > 0 and not getattr(memory_cls, "rerunnable", True):
+        raise UsageError(
+            f"The memory {comps.memory!r} updates its state in place, so its steps cannot be "
+            f"run again and activation checkpointing (train.recompute_chunk = "
+            f"{base.train.recompute_chunk}) cannot be used with it. Set train.recompute_chunk=0."
+        )
     addressing_name = comps.addressing or memory_cls.default_addressing
     addressing_opts: Options | None = None
     if memory_cls.default_addressing is None:

@@ -40,6 +40,9 @@ class Memory(nn.Module):
 
     Config: ClassVar[type[Options]] = Options
     default_addressing: ClassVar[str | None] = None
+    rerunnable: ClassVar[bool] = True
+    """Whether a step may run again from an earlier state (activation checkpointing
+    does so). Memories that update their state in place set it to ``False``."""
     interface_size: int
     read_size: int
 

@@ -144,3 +144,14 @@ def test_addressing_rejected_for_memory_without_it():
             build_raw(None, {"components.memory": "plain", "components.addressing": "ntm"}, []),
             registry,
         )
+
+
+def test_recompute_refused_for_in_place_memories(registry):
+    with pytest.raises(UsageError, match="cannot be run again"):
+        resolve(
+            build_raw(None, {"components.memory": "sam"}, ["train.recompute_chunk=4"]), registry
+        )
+    config = resolve(
+        build_raw(None, {"components.memory": "dnc"}, ["train.recompute_chunk=4"]), registry
+    )
+    assert config.train.recompute_chunk == 4

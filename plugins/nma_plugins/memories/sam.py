@@ -232,6 +232,7 @@ class SAMMemory(Memory):
             return self
 
     default_addressing = None
+    rerunnable = False  # the memory, maps and index are updated in place
     config: Config
 
     def __init__(self, config: Config, addressing: AddressingFactory | None = None) -> None:

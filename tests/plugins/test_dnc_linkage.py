@@ -157,3 +157,27 @@ def test_linkage_gradcheck() -> None:
         return (new, update_precedence(prec, write), *directional_weightings(new, reads))
 
     assert torch.autograd.gradcheck(fn, (link, write, prec, reads))
+
+
+def test_hand_written_link_backward_matches_autograd_of_the_formula() -> None:
+    from nma_plugins.memories.dnc_linkage import LinkUpdate
+
+    gen = torch.Generator().manual_seed(11)
+    b, n = 2, 6
+    link = torch.rand(b, n, n, generator=gen, dtype=torch.float64)
+    link.diagonal(dim1=-2, dim2=-1).zero_()
+    w = torch.softmax(torch.randn(b, n, generator=gen, dtype=torch.float64), -1) * 0.8
+    p = torch.softmax(torch.randn(b, n, generator=gen, dtype=torch.float64), -1) * 0.6
+    inputs = [t.clone().requires_grad_() for t in (link, w, p)]
+    assert torch.autograd.gradcheck(LinkUpdate.apply, inputs)
+
+    upstream = torch.randn(b, n, n, generator=gen, dtype=torch.float64)
+    plain = [t.clone().requires_grad_() for t in (link, w, p)]
+    L, wv, pv = plain
+    reference = ((1 - wv[:, :, None] - wv[:, None, :]) * L + wv[:, :, None] * pv[:, None, :]) * (
+        1 - torch.eye(n, dtype=torch.float64)
+    )
+    (reference * upstream).sum().backward()
+    (LinkUpdate.apply(*inputs) * upstream).sum().backward()
+    for mine, theirs in zip(inputs, plain, strict=True):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-12)

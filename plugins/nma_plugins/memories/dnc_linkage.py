@@ -38,7 +38,10 @@ def update_precedence(precedence: Tensor, write_weights: Tensor) -> Tensor:
 def update_link(link: Tensor, write_weights: Tensor, precedence: Tensor) -> Tensor:
     """Temporal link ``L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p_{t-1}[j]``.
 
-    The diagonal is set to zero: a slot is never linked to itself.
+    The diagonal is set to zero: a slot is never linked to itself. The update is one
+    :class:`LinkUpdate` with a hand-written backward pass, which keeps only ``L_{t-1}``
+    (the previous state, stored anyway), ``w`` and ``p`` for the backward pass instead
+    of the several ``N x N`` intermediates autograd would record.
 
     Args:
         link: ``(B, N, N)`` the previous link matrix ``L_{t-1}``.
@@ -48,11 +51,47 @@ def update_link(link: Tensor, write_weights: Tensor, precedence: Tensor) -> Tens
     Returns:
         ``(B, N, N)`` the new link matrix ``L_t``, entries in ``[0, 1]``, zero diagonal.
     """
-    w_i = write_weights.unsqueeze(-1)  # (B, N, 1)
-    w_j = write_weights.unsqueeze(-2)  # (B, 1, N)
-    updated = (1 - w_i - w_j) * link + w_i * precedence.unsqueeze(-2)
-    off_diagonal = 1 - torch.eye(link.shape[-1], dtype=link.dtype, device=link.device)
-    return updated * off_diagonal
+    return LinkUpdate.apply(link, write_weights, precedence)
+
+
+class LinkUpdate(torch.autograd.Function):
+    """The link update of :func:`update_link` with its gradient written by hand.
+
+    With ``G`` the gradient of ``L_t`` with its diagonal zeroed (the diagonal of
+    ``L_t`` is constant) and ``D = 1 - w 1^T - 1 w^T``:
+
+        dL_{t-1} = G o D
+        dw[k]    = sum_j G[k, j] (p[j] - L_{t-1}[k, j]) - sum_i G[i, k] L_{t-1}[i, k]
+        dp[j]    = sum_i G[i, j] w[i]
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, link: Tensor, w: Tensor, p: Tensor
+    ) -> Tensor:
+        w_i = w.unsqueeze(-1)  # (B, N, 1)
+        out = (1 - w_i - w.unsqueeze(-2)) * link + w_i * p.unsqueeze(-2)
+        out.diagonal(dim1=-2, dim2=-1).zero_()
+        ctx.save_for_backward(link, w, p)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        link, w, p = ctx.saved_tensors
+        g = grad.clone()
+        g.diagonal(dim1=-2, dim2=-1).zero_()
+        grad_link = grad_w = grad_p = None
+        if ctx.needs_input_grad[0]:
+            grad_link = g * (1 - w.unsqueeze(-1) - w.unsqueeze(-2))
+        if ctx.needs_input_grad[1]:
+            gl = g * link
+            grad_w = torch.matmul(g, p.unsqueeze(-1)).squeeze(-1) - gl.sum(-1) - gl.sum(-2)
+        if ctx.needs_input_grad[2]:
+            grad_p = torch.matmul(w.unsqueeze(-2), g).squeeze(-2)
+        return grad_link, grad_w, grad_p
 
 
 def directional_weightings(link: Tensor, read_weights: Tensor) -> tuple[Tensor, Tensor]:

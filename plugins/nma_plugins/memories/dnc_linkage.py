@@ -70,7 +70,10 @@ class LinkUpdate(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, link: Tensor, w: Tensor, p: Tensor
     ) -> Tensor:
         w_i = w.unsqueeze(-1)  # (B, N, 1)
-        out = (1 - w_i - w.unsqueeze(-2)) * link + w_i * p.unsqueeze(-2)
+        # Built in place in one N x N buffer: (1 - w_j) L, then - w_i L, then + w_i p_j.
+        out = link * (1 - w.unsqueeze(-2))
+        out.addcmul_(w_i, link, value=-1)
+        out.addcmul_(w_i, p.unsqueeze(-2))
         out.diagonal(dim1=-2, dim2=-1).zero_()
         ctx.save_for_backward(link, w, p)
         return out
@@ -81,16 +84,22 @@ class LinkUpdate(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         link, w, p = ctx.saved_tensors
-        g = grad.clone()
-        g.diagonal(dim1=-2, dim2=-1).zero_()
+        # G is the incoming gradient with its diagonal zeroed; it is never built: each
+        # term below subtracts the diagonal's share instead, so that the backward pass
+        # allocates one N x N tensor (the gradient of L_{t-1}) and no other.
+        diagonal = grad.diagonal(dim1=-2, dim2=-1)  # (B, N), a view
         grad_link = grad_w = grad_p = None
         if ctx.needs_input_grad[0]:
-            grad_link = g * (1 - w.unsqueeze(-1) - w.unsqueeze(-2))
+            grad_link = grad * (1 - w.unsqueeze(-1) - w.unsqueeze(-2))
+            grad_link.diagonal(dim1=-2, dim2=-1).zero_()
         if ctx.needs_input_grad[1]:
-            gl = g * link
-            grad_w = torch.matmul(g, p.unsqueeze(-1)).squeeze(-1) - gl.sum(-1) - gl.sum(-2)
+            # L_{t-1} has a zero diagonal, so grad o L_{t-1} = G o L_{t-1}.
+            row = torch.einsum("bij,bij->bi", grad, link)
+            column = torch.einsum("bij,bij->bj", grad, link)
+            grad_pw = torch.matmul(grad, p.unsqueeze(-1)).squeeze(-1) - diagonal * p
+            grad_w = grad_pw - row - column
         if ctx.needs_input_grad[2]:
-            grad_p = torch.matmul(w.unsqueeze(-2), g).squeeze(-2)
+            grad_p = torch.matmul(w.unsqueeze(-2), grad).squeeze(-2) - w * diagonal
         return grad_link, grad_w, grad_p
 
 

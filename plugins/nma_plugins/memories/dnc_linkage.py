@@ -85,19 +85,18 @@ class LinkUpdate(torch.autograd.Function):
     ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         link, w, p = ctx.saved_tensors
         # G is the incoming gradient with its diagonal zeroed; it is never built: each
-        # term below subtracts the diagonal's share instead, so that the backward pass
-        # allocates one N x N tensor (the gradient of L_{t-1}) and no other.
+        # term below subtracts the diagonal's share instead.
         diagonal = grad.diagonal(dim1=-2, dim2=-1)  # (B, N), a view
         grad_link = grad_w = grad_p = None
         if ctx.needs_input_grad[0]:
-            grad_link = grad * (1 - w.unsqueeze(-1) - w.unsqueeze(-2))
+            grad_link = grad * (1 - w.unsqueeze(-2))  # G o D built in one N x N buffer
+            grad_link.addcmul_(grad, w.unsqueeze(-1), value=-1)
             grad_link.diagonal(dim1=-2, dim2=-1).zero_()
         if ctx.needs_input_grad[1]:
             # L_{t-1} has a zero diagonal, so grad o L_{t-1} = G o L_{t-1}.
-            row = torch.einsum("bij,bij->bi", grad, link)
-            column = torch.einsum("bij,bij->bj", grad, link)
+            gl = grad * link  # (B, N, N), freed on return
             grad_pw = torch.matmul(grad, p.unsqueeze(-1)).squeeze(-1) - diagonal * p
-            grad_w = grad_pw - row - column
+            grad_w = grad_pw - gl.sum(-1) - gl.sum(-2)
         if ctx.needs_input_grad[2]:
             grad_p = torch.matmul(w.unsqueeze(-2), grad).squeeze(-2) - w * diagonal
         return grad_link, grad_w, grad_p
@@ -113,7 +112,9 @@ def directional_weightings(link: Tensor, read_weights: Tensor) -> tuple[Tensor, 
     Returns:
         ``(forward, backward)``, each ``(B, R, N)``.
     """
-    # f[r, i] = sum_j L[i, j] w[r, j]  ->  w L^T;   b[r, j] = sum_i L[i, j] w[r, i]  ->  w L.
-    forward = torch.matmul(read_weights, link.transpose(-1, -2))
+    # f[r, i] = sum_j L[i, j] w[r, j]  ->  (L w^T)^T;   b[r, j] = sum_i L[i, j] w[r, i]  ->  w L.
+    # Multiplying L itself, never a transposed view of it, keeps the gradient of L
+    # contiguous: no N x N copy in the backward pass.
+    forward = torch.matmul(link, read_weights.transpose(-1, -2)).transpose(-1, -2)
     backward = torch.matmul(read_weights, link)
     return forward, backward

@@ -14,8 +14,6 @@ as data).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -23,25 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from machine import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> str:
-    """A one-line description of this machine and software."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
-    )
 
 
 def main(argv: list[str]) -> int:

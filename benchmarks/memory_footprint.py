@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 from pathlib import Path
+
+from machine import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = [
@@ -108,8 +109,7 @@ def main() -> int:
             f"Command: `python benchmarks/memory_footprint.py --device {args.device} "
             f"--record {args.record}`",
             "",
-            f"Machine: {platform.processor() or platform.machine()}, Python "
-            f"{platform.python_version()}",
+            f"Machine: {machine()}",
             "",
             "LSTM controller (100 units), memory width 20, copy batch of length 20 "
             "(41 steps), one forward + backward + Adam step, each row in a fresh process.",

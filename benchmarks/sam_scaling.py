@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from learning_curve import machine
+from machine import machine
 
 from nma import detach_state
 from nma.build import build_components

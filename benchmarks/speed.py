@@ -20,7 +20,6 @@ NAME`` writes the table to ``benchmarks/results/NAME.md`` with the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from machine import machine
 from torch import nn
 
 from nma.build import build_components
@@ -126,21 +126,6 @@ def compare(
         model_ms.append(timed(model, device))
         base_ms.append(timed(baseline, device))
     return statistics.median(model_ms), statistics.median(base_ms)
-
-
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if device.type == "cuda":
-        text += f", {torch.cuda.get_device_name(device)}"
-    return text
 
 
 def main() -> int:

@@ -13,12 +13,12 @@ infinite. Results go to ``benchmarks/results/stability.md``.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
+from machine import machine
 
 from nma.build import build_memory
 from nma.registry import get_registry
@@ -84,7 +84,7 @@ def main() -> int:
         "",
         f"Command: `{command.strip()}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}",
+        f"Machine: {machine()}",
         "",
         f"{args.steps} steps per memory, batch {args.batch}, default options, random "
         "interface vectors N(0, 9), state carried throughout (detached every 100 steps), "

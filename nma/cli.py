@@ -202,9 +202,12 @@ def run_command(
         err.print("Stopping after this step with a checkpoint (press Ctrl-C again to abort).")
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    ended_alike = False  # every rank stopped at the same point: they can meet at a barrier
     try:
         final = train(run, show_progress=progress)
+        ended_alike = True
     except StopRequested:
+        ended_alike = True
         if run.world.is_main:
             err.print(
                 f"Stopped at step {run.step}; checkpoint saved. Continue with: "
@@ -233,7 +236,7 @@ def run_command(
         ) from exc
     finally:
         signal.signal(signal.SIGINT, previous)
-        teardown()
+        teardown(wait=ended_alike)
 
     if not run.world.is_main:
         return

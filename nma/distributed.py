@@ -56,10 +56,21 @@ def setup(world: World, device: torch.device) -> None:
         dist.init_process_group(backend=backend)
 
 
-def teardown() -> None:
-    """Leave the process group."""
+def teardown(wait: bool = True) -> None:
+    """Leave the process group.
+
+    Rank 0 finishes later than the others (it evaluates and writes); a rank that
+    destroyed its process group while a peer still used the connection could abort
+    in gloo's teardown, so after a run that ended alike on every rank (``wait``)
+    every rank meets at a barrier first. After a failure on one rank the others
+    are not coming: no barrier, and ``torchrun`` stops them.
+    """
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if wait:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def broadcast(value: Any, world: World) -> Any:

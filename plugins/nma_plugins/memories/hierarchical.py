@@ -96,6 +96,7 @@ from torch import Tensor, nn
 
 from nma import AddressingFactory, Memory, Options
 from nma_plugins.addressing.content import content_weights
+from nma_plugins.memories.ntm_write import erase_add
 
 
 class HierarchicalState(NamedTuple):
@@ -122,27 +123,6 @@ class HierarchicalState(NamedTuple):
     write_routing: Tensor
     buffer: Tensor
     step: Tensor
-
-
-def erase_add(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) -> Tensor:
-    """The NTM write for several heads at once (eqs. 3-4 and section 3.2).
-
-    ``M' = M o prod_h (1 - w_h e_h^T) + sum_h w_h a_h^T``; returns ``M'`` and the keep
-    factor ``prod_h (1 - w_h e_h^T)``.
-
-    Args:
-        memory: ``(B, N, W)``.
-        weights: ``(B, H, N)`` the heads' write weightings.
-        erase: ``(B, H, W)`` erase vectors in ``[0, 1]``.
-        add: ``(B, H, W)`` add vectors.
-
-    Returns:
-        ``(new_memory, keep)``, both ``(B, N, W)``.
-    """
-    keep = 1 - weights[:, 0].unsqueeze(-1) * erase[:, 0].unsqueeze(-2)
-    for head in range(1, weights.shape[1]):  # a loop over two heads
-        keep = keep * (1 - weights[:, head].unsqueeze(-1) * erase[:, head].unsqueeze(-2))
-    return memory * keep + torch.matmul(weights.transpose(-1, -2), add), keep
 
 
 class HierarchicalMemory(Memory):

@@ -27,6 +27,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from nma import AddressingFactory, Memory, Options
+from nma_plugins.memories.ntm_write import erase_add
 
 
 class NTMState(NamedTuple):
@@ -154,16 +155,8 @@ class NTMMemory(Memory):
         write_weights = weights[:, : self.write_heads]  # (B, Wh, N)
         read_weights = weights[:, self.write_heads :]  # (B, R, N)
 
-        # Write, eqs. (3)-(4) with section 3.2's rule for several heads. The product
-        # over write heads is a loop over a handful of heads (torch.prod's backward
-        # may synchronise with the host on CUDA).
-        retain = 1 - write_weights[:, 0].unsqueeze(-1) * erase[:, 0].unsqueeze(-2)  # (B, N, W)
-        for head in range(1, self.write_heads):
-            retain = retain * (
-                1 - write_weights[:, head].unsqueeze(-1) * erase[:, head].unsqueeze(-2)
-            )
-        added = torch.matmul(write_weights.transpose(-1, -2), add)  # (B, N, W)
-        memory = state.memory * retain + added
+        # Write, eqs. (3)-(4) with section 3.2's rule for several heads.
+        memory, _ = erase_add(state.memory, write_weights, erase, add)  # (B, N, W)
 
         # Read, eq. (2), from the memory just written.
         reads = torch.matmul(read_weights, memory)  # (B, R, W)

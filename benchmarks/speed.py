@@ -68,7 +68,7 @@ def model_step(name: str, batch: int, device: torch.device, compiled: bool) -> C
     parts = build_components(resolve(raw, registry), registry)
     model = parts.model.to(device)
     if compiled:
-        model.step = torch.compile(model.step)
+        model.compile_runs(8)
     inputs, targets, mask = copy_batch(batch, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")

@@ -61,6 +61,13 @@ CompileOpt = Annotated[
     bool | None,
     typer.Option("--compile/--no-compile", help="torch.compile the model step (train.compile)."),
 ]
+CudaGraphOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--cuda-graph/--no-cuda-graph",
+        help="Replay whole training steps from CUDA graphs (train.cuda_graph).",
+    ),
+]
 PrecisionOpt = Annotated[
     str | None, typer.Option("--precision", help="fp32 or bf16 (train.precision).")
 ]
@@ -96,6 +103,7 @@ def _resolve_from_options(
     out_dir: str | None,
     compile_: bool | None = None,
     precision: str | None = None,
+    cuda_graph: bool | None = None,
 ) -> Any:
     shortcuts = {
         "components.memory": memory,
@@ -109,6 +117,7 @@ def _resolve_from_options(
         "train.out_dir": out_dir,
         "train.compile": compile_,
         "train.precision": precision,
+        "train.cuda_graph": cuda_graph,
     }
     raw = build_raw(config, shortcuts, assignments or [])
     return resolve(raw, get_registry())
@@ -129,6 +138,7 @@ def run_command(
     out_dir: OutOpt = None,
     compile_: CompileOpt = None,
     precision: PrecisionOpt = None,
+    cuda_graph: CudaGraphOpt = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this directory from its checkpoint."),
@@ -154,6 +164,7 @@ def run_command(
             "--out": out_dir,
             "--compile": compile_,
             "--precision": precision,
+            "--cuda-graph": cuda_graph,
         }
         clash = [flag for flag, value in given.items() if value]
         if clash:
@@ -182,6 +193,7 @@ def run_command(
             out_dir,
             compile_,
             precision,
+            cuda_graph,
         )
         run = create_run(resolved, registry, err)
         c = resolved.components
@@ -305,6 +317,7 @@ def show_config_command(
     out_dir: OutOpt = None,
     compile_: CompileOpt = None,
     precision: PrecisionOpt = None,
+    cuda_graph: CudaGraphOpt = None,
 ) -> None:
     """Print the resolved configuration (TOML) of the run these options describe."""
     resolved = _resolve_from_options(
@@ -321,6 +334,7 @@ def show_config_command(
         out_dir,
         compile_,
         precision,
+        cuda_graph,
     )
     sys.stdout.write(resolved.to_toml())
 

@@ -89,7 +89,20 @@ class TrainConfig(Options):
     eval_batch_size: int = Field(64, ge=1, description="Batch size of evaluation.")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
     compile: bool = Field(
-        False, description="Compile the model's per-step function with torch.compile."
+        False,
+        description="Compile the model with torch.compile, train.compile_steps time steps "
+        "per graph.",
+    )
+    compile_steps: int = Field(
+        8,
+        ge=1,
+        description="With train.compile: time steps per compiled graph (a longer run fuses "
+        "more and compiles longer).",
+    )
+    cuda_graph: bool = Field(
+        False,
+        description="On CUDA, replay each whole training step from a CUDA graph (one per "
+        "batch shape).",
     )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",

@@ -12,7 +12,8 @@ is the output head; both are linear layers with bias.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -55,10 +56,31 @@ class MemoryModel(nn.Module):
         self.input_size = controller.input_size - memory.read_size
         self.output_size = output_size
         self.memory_prefill: State | None = None
+        self.compiled_steps = 0
+        """Set by :meth:`compile_runs`: the length of the runs of steps compiled as one graph."""
+        self._compiled_run: Callable[..., tuple[Tensor, Tensor, ModelState]] | None = None
         self.recompute_chunk = 0
         """When positive, training keeps only the state at every ``recompute_chunk``-th
         step and recomputes the steps in between during the backward pass (activation
         checkpointing): memory O(T / chunk + chunk) steps instead of O(T)."""
+
+    def compile_runs(self, steps: int = 8, **options: Any) -> None:
+        """Compile runs of ``steps`` time steps with :func:`torch.compile`.
+
+        A sequence is cut into runs of ``steps`` steps, each one call of a compiled
+        graph (forward and backward) holding all of its steps, and a remainder run
+        step by step through a graph of one step: so at most two graphs per batch
+        shape, however long the sequences. Longer runs cut per-call overhead and let
+        the compiler fuse across steps, at the price of a longer first compilation.
+
+        Args:
+            steps: time steps per compiled graph, ``>= 1``.
+            options: passed to :func:`torch.compile` (``backend``, ``mode``, ...).
+        """
+        if steps < 1:
+            raise ValueError(f"compiled runs need at least one step, not {steps}")
+        self.compiled_steps = steps
+        self._compiled_run = torch.compile(self._run, **options)
 
     def prefill_memory(self, state: State | None) -> None:
         """Start every sequence from this memory state (batch size 1) instead of the
@@ -90,13 +112,26 @@ class MemoryModel(nn.Module):
             reads=torch.zeros(batch_size, self.memory.read_size, device=device, dtype=dtype),
         )
 
-    def step(self, x: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
-        """One time step: ``x`` is ``(B, input_size)``; returns ``((B, output_size), state)``."""
+    def cell(self, x: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
+        """One time step without the output head: the controller and the memory.
+
+        Args:
+            x: ``(B, input_size)``.
+            state: the previous :class:`ModelState`.
+
+        Returns:
+            ``(hidden, state)``: the controller output ``(B, controller.output_size)`` and
+            the new state, whose ``reads`` are this step's reads.
+        """
         controller_input = torch.cat([x, state.reads], dim=-1)
         hidden, controller_state = self.controller(controller_input, state.controller)
         reads, memory_state = self.memory(self.interface(hidden), state.memory)
-        output = self.head(torch.cat([hidden, reads], dim=-1))
-        return output, ModelState(controller_state, memory_state, reads)
+        return hidden, ModelState(controller_state, memory_state, reads)
+
+    def step(self, x: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
+        """One time step: ``x`` is ``(B, input_size)``; returns ``((B, output_size), state)``."""
+        hidden, state = self.cell(x, state)
+        return self.head(torch.cat([hidden, state.reads], dim=-1)), state
 
     def forward(self, inputs: Tensor, state: ModelState | None = None) -> tuple[Tensor, ModelState]:
         """Run a whole sequence.
@@ -112,18 +147,41 @@ class MemoryModel(nn.Module):
             state = self.initial_state(inputs.shape[1], inputs.device, inputs.dtype)
         chunk = self.recompute_chunk
         if chunk <= 0 or not (self.training and torch.is_grad_enabled()):
-            return self._run(inputs, state)
-        outputs = []
-        for start in range(0, inputs.shape[0], chunk):
-            output, state = checkpoint(
-                self._run, inputs[start : start + chunk], state, use_reentrant=False
-            )
-            outputs.append(output)
-        return torch.cat(outputs), state
+            hiddens, reads, state = self._run_compiled(inputs, state)
+        else:
+            hidden_chunks, read_chunks = [], []
+            for start in range(0, inputs.shape[0], chunk):
+                hidden, read, state = checkpoint(
+                    self._run_compiled, inputs[start : start + chunk], state, use_reentrant=False
+                )
+                hidden_chunks.append(hidden)
+                read_chunks.append(read)
+            hiddens, reads = torch.cat(hidden_chunks), torch.cat(read_chunks)
+        # The head is applied to all steps at once: one matrix product, not T.
+        return self.head(torch.cat([hiddens, reads], dim=-1)), state
 
-    def _run(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
-        outputs = []
+    def _run_compiled(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
+        """:meth:`_run` through the compiled graphs of :meth:`compile_runs`, if any."""
+        run, steps = self._compiled_run, self.compiled_steps
+        if run is None:
+            return self._run(inputs, state)
+        length = inputs.shape[0]
+        full = length - length % steps
+        cuts = list(range(0, full, steps)) + list(range(full, length))
+        hiddens, reads = [], []
+        for start in cuts:
+            stop = start + steps if start < full else start + 1
+            hidden, read, state = run(inputs[start:stop], state)
+            hiddens.append(hidden)
+            reads.append(read)
+        return torch.cat(hiddens), torch.cat(reads), state
+
+    def _run(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
+        """Controller outputs ``(T, B, controller.output_size)`` and reads ``(T, B,
+        read_size)`` of every step, and the final state."""
+        hiddens, reads = [], []
         for x in inputs.unbind(0):
-            output, state = self.step(x, state)
-            outputs.append(output)
-        return torch.stack(outputs), state
+            hidden, state = self.cell(x, state)
+            hiddens.append(hidden)
+            reads.append(state.reads)
+        return torch.stack(hiddens), torch.stack(reads), state

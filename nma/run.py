@@ -315,13 +315,21 @@ def _assemble(
     parts.model.to(device)
     parts.model.recompute_chunk = config.train.recompute_chunk
     if config.train.compile:
-        parts.model.step = torch.compile(parts.model.step)  # type: ignore[method-assign]
+        parts.model.compile_runs(config.train.compile_steps)
     if config.train.memory_init:
         parts.model.prefill_memory(
             load_memory(config.train.memory_init, parts.model.memory, 1, device)
         )
-    optimizer = torch.optim.Adam(parts.model.parameters(), lr=config.train.lr)
     world = world or World()
+    if config.train.cuda_graph and (device.type != "cuda" or world.distributed):
+        where = "several processes (torchrun)" if world.distributed else f"device {device}"
+        raise UsageError(
+            f"train.cuda_graph replays training steps from CUDA graphs on one GPU; it cannot "
+            f"be used on {where}. Drop --cuda-graph (or set train.cuda_graph=false)."
+        )
+    optimizer = torch.optim.Adam(
+        parts.model.parameters(), lr=config.train.lr, capturable=config.train.cuda_graph
+    )
     train_model: torch.nn.Module = parts.model
     if world.distributed:
         train_model = DistributedDataParallel(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from nma.checkpoint import atomic_write_text
+from nma.cuda_graph import GraphedStep
 from nma.distributed import World, any_rank
 from nma.progress import TrainProgress
 from nma.run import RunContext
 from nma.seeding import EVAL_SEED, generator
-from nma.task import Task
+from nma.task import Batch, Task
 
 
 class StopRequested(Exception):
@@ -28,7 +31,7 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     would have seen.
     """
     cfg = run.config.train
-    task, model, optimizer = run.parts.task, run.parts.model, run.optimizer
+    task, model = run.parts.task, run.parts.model
     regularizers = list(run.parts.regularizers.values())
     stream = task.batches("train", cfg.batch_size, generator(cfg.seed, data_stream(run.world)))
     for _ in range(run.step):
@@ -38,28 +41,16 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     run.call_hook("nma_run_start")
     progress = TrainProgress(run.console, cfg.steps, run.step, task.main_metric)
     show_progress = show_progress and run.world.is_main
-    train_model = run.train_model or model
+    step_fn: Callable[[Batch], tuple[Tensor, Tensor]] = partial(training_step, run)
+    if cfg.cuda_graph:
+        step_fn = GraphedStep(step_fn)
+    model.train()
     with progress if show_progress else _nullcontext(progress):
         while run.step < cfg.steps:
             batch = next(stream).to(run.device)
             for regularizer in regularizers:
                 batch = regularizer.augment(batch)
-            model.train()
-            with autocast(run.device, cfg.precision):
-                outputs, _ = train_model(batch.inputs)
-                loss = task.loss(outputs.float(), batch)
-            total = loss
-            for regularizer in regularizers:
-                penalty = regularizer.penalty(model)
-                if penalty is not None:
-                    total = total + penalty
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            for regularizer in regularizers:
-                regularizer.after_backward(model)
-            optimizer.step()
+            loss, outputs = step_fn(batch)
             run.step += 1
             step = run.step
 
@@ -95,9 +86,43 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     return final
 
 
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """Mixed precision for ``precision == "bf16"``, a no-op context otherwise."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+def training_step(run: RunContext, batch: Batch) -> tuple[Tensor, Tensor]:
+    """One optimiser step on ``batch``: forward, loss (plus the regularizers'
+    penalties), backward, clipping, update. Returns the task loss and the outputs.
+
+    Everything here may be captured in a CUDA graph (``train.cuda_graph``): no host
+    synchronisation, and the batch read only through its tensors.
+    """
+    cfg = run.config.train
+    model, optimizer = run.parts.model, run.optimizer
+    regularizers = list(run.parts.regularizers.values())
+    with autocast(run.device, cfg.precision, cache=not cfg.cuda_graph):
+        outputs, _ = (run.train_model or model)(batch.inputs)
+        loss = run.parts.task.loss(outputs.float(), batch)
+    total = loss
+    for regularizer in regularizers:
+        penalty = regularizer.penalty(model)
+        if penalty is not None:
+            total = total + penalty
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    if cfg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    for regularizer in regularizers:
+        regularizer.after_backward(model)
+    optimizer.step()
+    return loss, outputs
+
+
+def autocast(device: torch.device, precision: str, cache: bool = True) -> torch.autocast:
+    """Mixed precision for ``precision == "bf16"``, a no-op context otherwise.
+
+    ``cache`` keeps each weight's bfloat16 copy for the whole forward pass (a recurrent
+    model uses its weights at every step); CUDA graph capture needs it off.
+    """
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=cache
+    )
 
 
 def evaluate(

@@ -132,8 +132,41 @@ def test_compiled_step_matches_eager(tmp_path, monkeypatch):
     real_compile = torch.compile
     # Dynamo tracing and AOT autograd, without Inductor's C++ code generation (minutes on
     # 2 cores): the graph nma hands to the compiler is what this test checks.
-    monkeypatch.setattr(torch, "compile", lambda fn: real_compile(fn, backend="aot_eager"))
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, **kw: real_compile(fn, **{**kw, "backend": "aot_eager"})
+    )
     eager = _short_run(tmp_path, "eager")
     compiled = _short_run(tmp_path, "compiled", "train.compile=true")
     assert abs(compiled["loss"] - eager["loss"]) < 1e-5
     assert torch.allclose(compiled["weights"], eager["weights"], atol=1e-5)
+
+
+def test_compiled_runs_cut_the_sequence_and_match_eager():
+    """Runs of ``steps`` steps through one graph, the remainder one step at a time."""
+    registry = get_registry()
+    torch.manual_seed(0)
+    parts = build_components(resolve(build_raw(None, {}, SMALL), registry), registry)
+    model = parts.model.double()
+    inputs = torch.randn(8, 2, parts.task.input_size, dtype=torch.float64)
+    expected, _ = model(inputs)
+    (expected**2).sum().backward()
+    expected_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+
+    model.compile_runs(3, backend="aot_eager")
+    lengths = []
+    compiled_run = model._compiled_run
+
+    def counting(chunk, state):
+        lengths.append(chunk.shape[0])
+        return compiled_run(chunk, state)
+
+    model._compiled_run = counting
+    got, _ = model(inputs)
+    (got**2).sum().backward()
+    assert lengths == [3, 3, 1, 1]
+    assert torch.allclose(got, expected, atol=1e-12)
+    for p, want in zip(model.parameters(), expected_grads, strict=True):
+        assert torch.allclose(p.grad, want, atol=1e-12)
+    with pytest.raises(ValueError, match="at least one step"):
+        model.compile_runs(0)

@@ -27,6 +27,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from nma import AddressingFactory, Memory, Options
+from nma_plugins.addressing.ntm import NTMAddressing
+from nma_plugins.memories.ntm_step import ntm_step
 from nma_plugins.memories.ntm_write import erase_add
 
 
@@ -141,6 +143,27 @@ class NTMMemory(Memory):
         Returns:
             ``(reads, state)``: ``reads`` ``(B, R W)`` are the read vectors of the heads
             concatenated; ``state`` is the new :class:`NTMState`.
+        """
+        addressing = self.addressing
+        if type(addressing) is NTMAddressing and addressing.config.shift_range <= self.slots:
+            reads, memory, read_weights, write_weights = ntm_step(
+                interface,
+                state.memory,
+                state.write_weights,
+                state.read_weights,
+                self.width,
+                addressing.params["shift"],
+                addressing.config.eps,
+            )
+            return reads, NTMState(memory, read_weights, write_weights)
+        return self.forward_reference(interface, state)
+
+    def forward_reference(self, interface: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        """:meth:`forward` through the composable modules, recorded by autograd.
+
+        :meth:`forward` runs the same step as one fused node (:mod:`.ntm_step`) when
+        the addressing is ``ntm``; this is the path every other scheme takes, and the
+        reference the fused step is tested against.
         """
         batch = interface.shape[0]
         heads_end = self.heads * self.head_size

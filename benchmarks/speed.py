@@ -3,8 +3,8 @@
 Usage::
 
     python benchmarks/speed.py [--device cpu|cuda] [--batch 1 16 64]
-                               [--memories ntm dnc sam sdnc kv lrua] [--compile]
-                               [--repeats 20] [--record NAME]
+                               [--memories ntm dnc sam sdnc kv lrua]
+                               [--modes eager compiled graph] [--repeats 20] [--record NAME]
 
 For each memory, an ``lstm`` controller of 100 units on the copy task (8-bit
 vectors, sequences of length 20, so 41 steps; memory 128 slots x 20 unless the
@@ -12,9 +12,14 @@ memory's own defaults say otherwise) is timed for one full training step:
 forward over the sequence, loss, backward, gradient clipping, Adam step. In the
 same process, alternating with it, a plain ``nn.LSTM`` of the same controller
 size with a linear output layer is timed on the same batch. The table gives the
-median milliseconds of each and their ratio. ``--compile`` adds a row per memory
-with the model's per-step function compiled by ``torch.compile``. ``--record
-NAME`` writes the table to ``benchmarks/results/NAME.md`` with the machine.
+median milliseconds of each and their ratio. ``--modes`` picks how the memory model
+runs: ``eager``; ``compiled`` (``MemoryModel.compile_runs(8)``: ``torch.compile`` of
+runs of 8 steps, as ``--compile`` does); ``graph`` (CUDA only: the whole training
+step replayed from a CUDA graph with ``nma.cuda_graph.GraphedStep`` and
+``Adam(capturable=True)``, as ``--cuda-graph`` does). The baseline is always the eager
+``nn.LSTM`` step. The first calls (compilation, graph capture) are warm-up, not
+timed. ``--record NAME`` writes the table to ``benchmarks/results/NAME.md`` with
+the machine.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from torch import nn
 
 from nma.build import build_components
 from nma.config import build_raw, resolve
+from nma.cuda_graph import GraphedStep
 from nma.registry import get_registry
 from nma.seeding import generator
+from nma.task import Batch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LENGTH = 20
@@ -56,7 +63,8 @@ def memory_options(name: str) -> dict[str, int]:
     return {k: v for k, v in MEMORY_SIZE.items() if k in fields}
 
 
-def model_step(name: str, batch: int, device: torch.device, compiled: bool) -> Callable[[], None]:
+def model_step(name: str, batch: int, device: torch.device, mode: str) -> Callable[[], None]:
+    """One training step of ``name`` in ``mode``: eager, compiled or graph (CUDA)."""
     registry = get_registry()
     raw = build_raw(
         None,
@@ -67,19 +75,26 @@ def model_step(name: str, batch: int, device: torch.device, compiled: bool) -> C
     torch.manual_seed(0)
     parts = build_components(resolve(raw, registry), registry)
     model = parts.model.to(device)
-    if compiled:
+    if mode == "compiled":
         model.compile_runs(8)
     inputs, targets, mask = copy_batch(batch, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=mode == "graph")
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
 
-    def step() -> None:
-        outputs, _ = model(inputs)
-        loss = (loss_fn(outputs, targets) * mask.unsqueeze(-1)).sum() / mask.sum()
+    def train_step(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs, _ = model(b.inputs)
+        loss = (loss_fn(outputs, b.targets) * b.mask.unsqueeze(-1)).sum() / b.mask.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
+        return loss, outputs
+
+    run = GraphedStep(train_step) if mode == "graph" else train_step
+    data = Batch(inputs, targets, mask)
+
+    def step() -> None:
+        run(data)
 
     return step
 
@@ -135,7 +150,14 @@ def main() -> int:
     parser.add_argument(
         "--memories", nargs="+", default=["ntm", "dnc", "sam", "sdnc", "kv", "lrua"]
     )
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["eager"],
+        choices=["eager", "compiled", "graph"],
+        help="eager; compiled (torch.compile, runs of 8 steps); graph (whole step in a CUDA "
+        "graph, CUDA only)",
+    )
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--record", default=None)
     args = parser.parse_args()
@@ -149,9 +171,9 @@ def main() -> int:
         if name not in available:
             print(f"| {name} | (not installed) | | | | |")
             continue
-        for mode in ["eager", "compiled"] if args.compile else ["eager"]:
+        for mode in args.modes:
             for batch in args.batch:
-                step = model_step(name, batch, device, compiled=mode == "compiled")
+                step = model_step(name, batch, device, mode)
                 ms, base = compare(step, lstm_step(batch, device), args.repeats, device)
                 row = f"| {name} | {mode} | {batch} | {ms:.1f} | {base:.2f} | {ms / base:.1f}x |"
                 rows.append(row)

@@ -108,23 +108,25 @@ class NTMStep(torch.autograd.Function):
         n_write, n_read = write_weights.shape[1], read_weights.shape[1]
         heads = n_write + n_read
         head_size = width + 3 + shift_size
-        raw_heads = interface[:, : heads * head_size].view(b, heads, head_size)
-        raw_writes = interface[:, heads * head_size :].view(b, n_write, 2 * width)
-        key = raw_heads[..., :width]
-        strength = F.softplus(raw_heads[..., width : width + 1])
-        gate = torch.sigmoid(raw_heads[..., width + 1 : width + 2])
-        shift = torch.softmax(raw_heads[..., width + 2 : width + 2 + shift_size], dim=-1)
-        gamma = F.softplus(raw_heads[..., width + 2 + shift_size :]).add_(1)
-        erase = torch.sigmoid(raw_writes[..., :width])
-        add = torch.tanh(raw_writes[..., width:])
+        raw_heads, raw_writes = interface.split([heads * head_size, 2 * n_write * width], 1)
+        key, raw_strength, raw_gate, raw_shift, raw_gamma = raw_heads.view(
+            b, heads, head_size
+        ).split([width, 1, 1, shift_size, 1], -1)
+        raw_erase, raw_add = raw_writes.view(b, n_write, 2 * width).split(width, -1)
+        strength = F.softplus(raw_strength)
+        gate = torch.sigmoid(raw_gate)
+        shift = torch.softmax(raw_shift, dim=-1)
+        gamma = F.softplus(raw_gamma).add_(1)
+        erase = torch.sigmoid(raw_erase)
+        add = torch.tanh(raw_add)
 
         content, content_saved = content_forward(key, strength, memory, eps)
         prev = torch.cat([write_weights.to(dtype), read_weights.to(dtype)], dim=1)
         weights, location_saved = location_forward(content, prev, gate, shift, gamma)
-        new_write, new_read = weights[:, :n_write], weights[:, n_write:]
+        new_write, new_read = weights.split([n_write, n_read], 1)
 
         if n_write == 1:
-            # M_t = M + w (a - M o e) with one head: keep = delta = a - M o e
+            # M_t = M + w (a - M o e) with one head: ``keep`` holds delta = a - M o e
             keep = torch.addcmul(add, memory, erase, value=-1)
             new_memory = torch.addcmul(memory, new_write.transpose(1, 2), keep)
         else:
@@ -132,10 +134,12 @@ class NTMStep(torch.autograd.Function):
             new_memory = torch.baddbmm(memory * keep, new_write.transpose(1, 2), add)
         reads = torch.bmm(new_read, new_memory)
 
-        ctx.save_for_backward(interface, memory, new_memory, keep, erase, add, weights)
+        ctx.save_for_backward(
+            memory, new_memory, keep, erase, add, weights, raw_strength, raw_gamma
+        )
         ctx.content_saved = content_saved
         ctx.location_saved = location_saved
-        ctx.sizes = (width, shift_size, n_write)
+        ctx.sizes = (width, n_write)
         ctx.input_dtype = interface.dtype
         return reads.reshape(b, n_read * width), new_memory, new_read, new_write
 
@@ -148,51 +152,56 @@ class NTMStep(torch.autograd.Function):
         grad_read_weights: Tensor | None,
         grad_write_weights: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
-        interface, memory, new_memory, keep, erase, add, weights = ctx.saved_tensors
+        memory, new_memory, keep, erase, add, weights, raw_strength, raw_gamma = ctx.saved_tensors
         content_saved: ContentSaved = ctx.content_saved
         location_saved: LocationSaved = ctx.location_saved
-        width, shift_size, n_write = ctx.sizes
+        width, n_write = ctx.sizes
         dtype = memory.dtype
         b, heads, n = weights.shape
-        new_write, new_read = weights[:, :n_write], weights[:, n_write:]
+        n_read = heads - n_write
+        new_write, new_read = weights.split([n_write, n_read], 1)
 
-        grad_new = (
-            grad_memory.to(dtype).clone()
-            if grad_memory is not None
-            else memory.new_zeros(b, n, width)
-        )  # G, the total gradient at M_t
-        grad_weights = weights.new_zeros(b, heads, n)
+        # G, the total gradient at M_t, and the gradients at this step's weightings.
+        grad_new = grad_memory.to(dtype) if grad_memory is not None else None
         if grad_reads is not None:
-            grad_r = grad_reads.to(dtype).view(b, heads - n_write, width)
-            grad_new.baddbmm_(new_read.transpose(1, 2), grad_r)
-            grad_weights[:, n_write:] = torch.bmm(grad_r, new_memory.transpose(1, 2))
-        if grad_read_weights is not None:
-            grad_weights[:, n_write:] += grad_read_weights
-        if grad_write_weights is not None:
-            grad_weights[:, :n_write] += grad_write_weights
+            grad_r = grad_reads.to(dtype).view(b, n_read, width)
+            from_read = torch.bmm(new_read.transpose(1, 2), grad_r)
+            grad_new = from_read if grad_new is None else from_read.add_(grad_new)
+            grad_read = torch.bmm(grad_r, new_memory.transpose(1, 2))
+            if grad_read_weights is not None:
+                grad_read += grad_read_weights
+        elif grad_read_weights is not None:
+            grad_read = grad_read_weights.to(dtype)
+        else:
+            grad_read = weights.new_zeros(b, n_read, n)
+        if grad_new is None:
+            grad_new = memory.new_zeros(b, n, width)
 
         # Write: M_t = M_{t-1} o K + sum_h w_h a_h^T.
         grad_add = torch.bmm(new_write, grad_new)  # (B, Wh, W)
         grad_keep = grad_new * memory  # dL/dK, (B, N, W)
         if n_write == 1:
-            # with delta = a - M o e saved as ``keep``: dL/dw(i) = G(i) . delta(i)
-            grad_erase = -torch.bmm(new_write, grad_keep)
-            grad_weights[:, 0] += (grad_new * keep).sum(-1)
+            # with delta = a - M o e (saved as ``keep``): dL/dw(i) = G(i) . delta(i)
+            grad_erase = torch.bmm(new_write, grad_keep).neg_()
+            grad_write = (grad_new * keep).sum(-1).unsqueeze(1)
             grad_memory_prev = torch.addcmul(
                 grad_new, new_write.transpose(1, 2), grad_new * erase, value=-1
             )
         else:
-            grad_weights[:, :n_write] += torch.bmm(add, grad_new.transpose(1, 2))
+            grad_write = torch.bmm(add, grad_new.transpose(1, 2))
             grad_erase = torch.empty_like(erase)
             for head in range(n_write):
                 partial = grad_keep * keep_factor(new_write, erase, skip=head)
                 grad_erase[:, head] = -torch.bmm(new_write[:, head : head + 1], partial)[:, 0]
-                grad_weights[:, head] -= torch.bmm(
+                grad_write[:, head] -= torch.bmm(
                     erase[:, head : head + 1], partial.transpose(1, 2)
                 )[:, 0]
-            grad_memory_prev = grad_new.mul_(keep)
+            grad_memory_prev = grad_new * keep
+        if grad_write_weights is not None:
+            grad_write += grad_write_weights
 
         # Addressing, eqs. (5)-(9).
+        grad_weights = torch.cat([grad_write, grad_read], 1)
         grad_content, grad_prev, grad_gate, grad_shift, grad_gamma = location_backward(
             grad_weights, location_saved
         )
@@ -200,31 +209,31 @@ class NTMStep(torch.autograd.Function):
         grad_memory_prev += grad_memory_content
 
         # Constraints, back to the raw interface.
-        head_size = width + 3 + shift_size
-        raw_heads = interface[:, : heads * head_size].view(b, heads, head_size)
-        raw_writes = interface[:, heads * head_size :].view(b, n_write, 2 * width)
-        grad_heads = torch.empty_like(raw_heads)
-        grad_heads[..., :width] = grad_key
-        grad_heads[..., width : width + 1] = grad_strength * torch.sigmoid(
-            raw_heads[..., width : width + 1]
-        )
         gate = location_saved.gate
-        grad_heads[..., width + 1 : width + 2] = grad_gate * gate * (1 - gate)
-        grad_heads[..., width + 2 : width + 2 + shift_size] = softmax_backward(
-            location_saved.shift, grad_shift
+        grad_heads = torch.cat(
+            [
+                grad_key,
+                grad_strength * torch.sigmoid(raw_strength),
+                grad_gate * torch.addcmul(gate, gate, gate, value=-1),
+                softmax_backward(location_saved.shift, grad_shift),
+                grad_gamma * torch.sigmoid(raw_gamma),
+            ],
+            -1,
         )
-        grad_heads[..., width + 2 + shift_size :] = grad_gamma * torch.sigmoid(
-            raw_heads[..., width + 2 + shift_size :]
+        grad_writes = torch.cat(
+            [
+                grad_erase * torch.addcmul(erase, erase, erase, value=-1),
+                grad_add * torch.addcmul(torch.ones_like(add), add, add, value=-1),
+            ],
+            -1,
         )
-        grad_writes = torch.empty_like(raw_writes)
-        grad_writes[..., :width] = grad_erase * erase * (1 - erase)
-        grad_writes[..., width:] = grad_add * (1 - add * add)
         grad_interface = torch.cat([grad_heads.view(b, -1), grad_writes.view(b, -1)], dim=1)
+        grad_prev_write, grad_prev_read = grad_prev.split([n_write, n_read], 1)
         return (
             grad_interface.to(ctx.input_dtype),
             grad_memory_prev,
-            grad_prev[:, :n_write],
-            grad_prev[:, n_write:],
+            grad_prev_write,
+            grad_prev_read,
             None,
             None,
             None,

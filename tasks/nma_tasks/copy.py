@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
 from nma import Batch, Options, Split, Task
+from nma_tasks.sequences import (
+    check_range,
+    error_metrics,
+    eval_batch_sizes,
+    masked_bce,
+    ramp,
+    random_bits,
+    uniform_ints,
+)
 
 
 class CopyTask(Task):
@@ -27,7 +36,12 @@ class CopyTask(Task):
     Lengths are drawn uniformly from ``[min_length, max_length]`` for each sequence
     during training, and from ``[eval_min_length, eval_max_length]`` (by default the
     training range) for the ``eval_size`` held-out sequences, so generalisation to
-    longer sequences is measured by raising ``eval_max_length``.
+    longer sequences is measured by raising ``eval_max_length`` (the model runs any
+    length: train up to 20, evaluate up to 120, say).
+
+    Curriculum: with ``curriculum_steps = N > 0``, training batch ``i`` (from 0)
+    draws lengths from ``[min_length, min_length + ⌊(max_length - min_length)·i/N⌋]``;
+    from batch ``N`` on, the full range.
 
     Loss: binary cross-entropy of the output logits, averaged over scored bits.
     Metrics: ``bit_errors``, the mean number of wrong bits per sequence when each
@@ -46,20 +60,24 @@ class CopyTask(Task):
             None, ge=1, description="Shortest held-out sequence (default: min_length)."
         )
         eval_max_length: int | None = Field(
-            None, ge=1, description="Longest held-out sequence (default: max_length)."
+            None,
+            ge=1,
+            description="Longest held-out sequence (default: max_length); may exceed it.",
         )
         eval_size: int = Field(256, ge=1, description="Number of held-out sequences.")
+        curriculum_steps: int = Field(
+            0,
+            ge=0,
+            description="Training batches over which the longest length grows linearly "
+            "from min_length to max_length (0: no curriculum).",
+        )
 
         @model_validator(mode="after")
         def _check_ranges(self) -> CopyTask.Config:
-            if self.min_length > self.max_length:
-                raise ValueError(
-                    f"min_length ({self.min_length}) exceeds max_length ({self.max_length})"
-                )
+            check_range("min_length", self.min_length, "max_length", self.max_length)
             lo = self.eval_min_length or self.min_length
             hi = self.eval_max_length or self.max_length
-            if lo > hi:
-                raise ValueError(f"eval_min_length ({lo}) exceeds eval_max_length ({hi})")
+            check_range("eval_min_length", lo, "eval_max_length", hi)
             return self
 
     def __init__(self, config: Config) -> None:
@@ -71,16 +89,14 @@ class CopyTask(Task):
         """Endless training batches, or ``eval_size`` held-out sequences in batches."""
         c = self.config
         if split == "train":
-            while True:
-                yield self.sample(batch_size, c.min_length, c.max_length, generator)
+            for index in itertools.count():
+                hi = ramp(index, c.curriculum_steps, c.min_length, c.max_length)
+                yield self.sample(batch_size, c.min_length, hi, generator)
         elif split == "eval":
             lo = c.eval_min_length or c.min_length
             hi = c.eval_max_length or c.max_length
-            remaining = c.eval_size
-            while remaining > 0:
-                size = min(batch_size, remaining)
+            for size in eval_batch_sizes(c.eval_size, batch_size):
                 yield self.sample(size, lo, hi, generator)
-                remaining -= size
         else:
             raise ValueError(f"unknown split {split!r}")
 
@@ -89,10 +105,10 @@ class CopyTask(Task):
     ) -> Batch:
         """One batch with lengths uniform in ``[min_length, max_length]``."""
         width = self.config.width
-        lengths = torch.randint(min_length, max_length + 1, (batch_size,), generator=generator)
+        lengths = uniform_ints(min_length, max_length, batch_size, generator)
         longest = int(lengths.max())
         steps = 2 * longest + 1
-        bits = torch.randint(0, 2, (longest, batch_size, width), generator=generator).float()
+        bits = random_bits((longest, batch_size, width), generator)
         t = torch.arange(steps).unsqueeze(1)  # (T, 1)
         length = lengths.unsqueeze(0)  # (1, B)
         reading = (t < length).float()  # (T, B)
@@ -107,15 +123,8 @@ class CopyTask(Task):
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Binary cross-entropy over scored bits; ``outputs`` are logits ``(T, B, width)``."""
-        bce = F.binary_cross_entropy_with_logits(outputs, batch.targets, reduction="none")
-        scored = batch.mask.unsqueeze(-1)
-        return (bce * scored).sum() / (scored.sum() * outputs.shape[-1]).clamp_min(1.0)
+        return masked_bce(outputs, batch.targets, batch.mask)
 
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
         """``bit_errors`` per sequence and ``sequence_accuracy``."""
-        wrong = ((outputs > 0).float() != batch.targets).float() * batch.mask.unsqueeze(-1)
-        per_sequence = wrong.sum(dim=(0, 2))  # (B,)
-        return {
-            "bit_errors": per_sequence.mean().item(),
-            "sequence_accuracy": (per_sequence == 0).float().mean().item(),
-        }
+        return error_metrics(outputs, batch.targets, batch.mask)

@@ -10,6 +10,7 @@ import torch
 from nma import UsageError
 from nma.config import validate_options
 from nma_tasks.copy import CopyTask
+from tests.tasks.sequence_helpers import run_task_cli
 
 
 def make(**options) -> CopyTask:
@@ -98,3 +99,41 @@ def test_bad_ranges_are_usage_errors():
         validate_options(CopyTask.Config, {"min_length": 4, "max_length": 2}, "task", "copy")
     with pytest.raises(UsageError, match="greater than or equal to 1"):
         validate_options(CopyTask.Config, {"width": 0}, "task", "copy")
+
+
+def test_curriculum_grows_the_longest_length_linearly():
+    task = make(width=2, min_length=3, max_length=23, curriculum_steps=10)
+    stream = task.batches("train", 64, torch.Generator().manual_seed(7))
+    for i, batch in enumerate(itertools.islice(stream, 13)):
+        lengths = lengths_of(batch)
+        cap = 3 + 20 * i // 10 if i < 10 else 23
+        assert min(lengths) >= 3 and max(lengths) <= cap
+        if i == 0:
+            assert set(lengths) == {3}
+        if i >= 10:
+            assert max(lengths) >= 20
+
+
+def test_default_has_no_curriculum():
+    task = make()
+    assert task.config.curriculum_steps == 0
+    stream = task.batches("train", 8, torch.Generator().manual_seed(1))
+    expected = task.sample(8, 1, 10, torch.Generator().manual_seed(1))
+    assert torch.equal(next(stream).inputs, expected.inputs)
+
+
+def test_eval_reaches_lengths_far_beyond_training():
+    task = make(width=4, max_length=20, eval_max_length=120, eval_size=256)
+    lengths = [n for b in task.batches("eval", 64, torch.Generator().manual_seed(0))
+               for n in lengths_of(b)]  # fmt: skip
+    assert len(lengths) == 256 and min(lengths) >= 1 and max(lengths) <= 120
+    assert max(lengths) >= 115 and sum(n > 20 for n in lengths) > 180
+
+
+@pytest.mark.parametrize("memory", ["ntm", "dnc"])
+def test_runs_from_the_cli_with_a_curriculum_and_long_eval(memory, tmp_path):
+    options = {"width": 3, "max_length": 4, "curriculum_steps": 2, "eval_min_length": 100,
+               "eval_max_length": 110, "eval_size": 2}  # fmt: skip
+    summary = run_task_cli("copy", memory, tmp_path / "run", options)
+    assert summary["step"] == 2
+    assert 0 <= summary["eval"]["bit_errors"] <= 3 * 110  # scored over ~100+ steps

@@ -16,7 +16,7 @@ from nma.options import Options
 from nma.persistence import load_memory, save_memory
 from nma.regularizer import Regularizer
 from nma.state import State, detach_state, map_state
-from nma.task import Batch, Split, Task
+from nma.task import Batch, Ratio, Split, Task
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "Addressing",
     "AddressingFactory",
     "Batch",
+    "Ratio",
     "Controller",
     "Memory",
     "NmaError",

@@ -32,6 +32,41 @@ class Batch(NamedTuple):
 Split = Literal["train", "eval"]
 
 
+class Ratio(NamedTuple):
+    """A metric reported as ``total / count`` rather than as a mean over the batch.
+
+    Evaluation sums the totals and the counts over all held-out batches before
+    dividing, so a metric over a subset of the sequences (the accuracy on questions
+    of one kind, of one proof depth, of one bAbI task) is exact however the subset
+    falls across batches. A metric whose count is 0 over the whole split is left out.
+    """
+
+    total: float
+    count: float
+
+
+MetricValue = float | Ratio
+
+
+def combine_metrics(batches: list[tuple[dict[str, MetricValue], int]]) -> dict[str, float]:
+    """Metrics over several batches from each batch's metrics and size.
+
+    Plain values are means over a batch's sequences, averaged weighted by batch size;
+    :class:`Ratio` values are summed, then divided.
+    """
+    totals: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for metrics, size in batches:
+        for name, value in metrics.items():
+            if isinstance(value, Ratio):
+                total, count = float(value.total), float(value.count)
+            else:
+                total, count = float(value) * size, float(size)
+            totals[name] = totals.get(name, 0.0) + total
+            counts[name] = counts.get(name, 0.0) + count
+    return {name: totals[name] / counts[name] for name in totals if counts[name] > 0}
+
+
 class Task:
     """A source of batches with a loss and metrics.
 
@@ -62,10 +97,11 @@ class Task:
         """A scalar loss from the model's ``(T, B, output_size)`` outputs."""
         raise NotImplementedError
 
-    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        """Metrics of one batch, each a mean over the batch's sequences.
+    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, MetricValue]:
+        """Metrics of one batch: each a mean over the batch's sequences, or a
+        :class:`Ratio` (a total and a count, for metrics over a subset of them).
 
-        The trainer averages them over batches weighted by batch size.
-        Must contain ``main_metric``.
+        The trainer combines batches with :func:`combine_metrics`. Must contain
+        ``main_metric``.
         """
         raise NotImplementedError

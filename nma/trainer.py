@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
 
@@ -16,7 +15,7 @@ from nma.distributed import World, any_rank
 from nma.progress import TrainProgress
 from nma.run import RunContext
 from nma.seeding import EVAL_SEED, generator
-from nma.task import Batch, Task
+from nma.task import Batch, MetricValue, Task, combine_metrics
 
 
 class StopRequested(Exception):
@@ -57,7 +56,8 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             record = {"loss": loss.item()}
             if step % cfg.log_every == 0 or step == cfg.steps:
                 with torch.no_grad():
-                    record.update(task.metrics(outputs.detach(), batch))
+                    size = batch.inputs.shape[1]
+                    record.update(combine_metrics([(task.metrics(outputs.detach(), batch), size)]))
                 run.metrics.append(step, "train", record)
                 progress.advance(step, loss=record["loss"], metric=record.get(task.main_metric))
             else:
@@ -132,23 +132,20 @@ def evaluate(
     device: torch.device,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """Mean loss and metrics over the task's held-out split, weighted by batch size."""
+    """Loss and metrics over the task's held-out split (see :func:`nma.task.combine_metrics`)."""
     model.eval()
-    totals: dict[str, float] = defaultdict(float)
-    count = 0
+    parts: list[tuple[dict[str, MetricValue], int]] = []
     with torch.no_grad():
         for batch in task.batches("eval", batch_size, generator(EVAL_SEED, "eval-data")):
             batch = batch.to(device)
             with autocast(device, precision):
                 outputs, _ = model(batch.inputs)
             outputs = outputs.float()
-            size = batch.inputs.shape[1]
-            totals["loss"] += task.loss(outputs, batch).item() * size
-            for name, value in task.metrics(outputs, batch).items():
-                totals[name] += float(value) * size
-            count += size
+            metrics: dict[str, MetricValue] = {"loss": task.loss(outputs, batch).item()}
+            metrics.update(task.metrics(outputs, batch))
+            parts.append((metrics, batch.inputs.shape[1]))
     model.train()
-    return {name: value / max(count, 1) for name, value in totals.items()}
+    return combine_metrics(parts)
 
 
 def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:

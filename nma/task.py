@@ -97,11 +97,19 @@ class Task:
         """A scalar loss from the model's ``(T, B, output_size)`` outputs."""
         raise NotImplementedError
 
+    def summarize_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Metrics derived from the combined ones, after :func:`combine_metrics`.
+
+        For figures that are not averages over sequences: the mean of per-task errors,
+        the number of tasks failed. The default returns ``metrics`` unchanged.
+        """
+        return metrics
+
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, MetricValue]:
         """Metrics of one batch: each a mean over the batch's sequences, or a
         :class:`Ratio` (a total and a count, for metrics over a subset of them).
 
-        The trainer combines batches with :func:`combine_metrics`. Must contain
-        ``main_metric``.
+        The trainer combines batches with :func:`combine_metrics`, then calls
+        :meth:`summarize_metrics`; the result must contain ``main_metric``.
         """
         raise NotImplementedError

@@ -57,7 +57,8 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             if step % cfg.log_every == 0 or step == cfg.steps:
                 with torch.no_grad():
                     size = batch.inputs.shape[1]
-                    record.update(combine_metrics([(task.metrics(outputs.detach(), batch), size)]))
+                    batch_metrics = task.metrics(outputs.detach(), batch)
+                    record.update(task.summarize_metrics(combine_metrics([(batch_metrics, size)])))
                 run.metrics.append(step, "train", record)
                 progress.advance(step, loss=record["loss"], metric=record.get(task.main_metric))
             else:
@@ -145,7 +146,7 @@ def evaluate(
             metrics.update(task.metrics(outputs, batch))
             parts.append((metrics, batch.inputs.shape[1]))
     model.train()
-    return combine_metrics(parts)
+    return task.summarize_metrics(combine_metrics(parts))
 
 
 def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:

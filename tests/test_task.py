@@ -55,6 +55,11 @@ class Buckets(Task):
         }
 
 
+class Summarized(Buckets):
+    def summarize_metrics(self, metrics):
+        return {**metrics, "kinds_below_60": float(metrics["accuracy_kind_1"] < 0.6)}
+
+
 class Zero(torch.nn.Module):
     def forward(self, inputs):
         return inputs * 0, None
@@ -64,3 +69,8 @@ def test_evaluate_gives_exact_subset_metrics():
     metrics = evaluate(Zero(), Buckets(Options()), 2, torch.device("cpu"))
     assert metrics["accuracy"] == 3 / 5
     assert metrics["accuracy_kind_1"] == 1 / 2  # sequences 2 (wrong) and 4 (right)
+
+
+def test_summaries_are_derived_from_the_combined_metrics():
+    metrics = evaluate(Zero(), Summarized(Options()), 2, torch.device("cpu"))
+    assert metrics["kinds_below_60"] == 1.0

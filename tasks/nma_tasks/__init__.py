@@ -15,11 +15,11 @@ from nma_tasks.temporal import TemporalTask
 __all__ = [
     "AssociativeRecallTask",
     "BabiTask",
-    "PrioritySortTask",
-    "RepeatCopyTask",
     "CopyTask",
     "KnowledgeTask",
     "LogicalTask",
+    "PrioritySortTask",
+    "RepeatCopyTask",
     "TemporalTask",
     "nma_register_tasks",
 ]

@@ -73,7 +73,7 @@ class LogicalTask(Task):
     ``[min_facts, max_facts]`` facts. Curriculum: over the first ``curriculum_steps``
     training batches the upper ends of the atom, rule and depth ranges rise linearly
     from their minima; with ``min_rules = 0`` early batches are bare fact lists, which
-    gets a model off chance much sooner (docs/tasks/logical.md). Held-out problems
+    gets a model off chance much sooner (docs/tasks.md, logical). Held-out problems
     come from a quarter of the problem space (by hash of the order-free problem) that
     training never draws from.
     """

@@ -56,7 +56,7 @@ def train(name: str, mode: str, steps: int, device: torch.device) -> torch.Tenso
 
     def step(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast("cuda", torch.bfloat16, enabled=mode == "bf16", cache_enabled=False):
-            outputs, _ = model(batch.inputs)
+            outputs = model(batch.inputs)[0]
             loss = parts.task.loss(outputs.float(), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

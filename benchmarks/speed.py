@@ -82,7 +82,7 @@ def model_step(name: str, batch: int, device: torch.device, mode: str) -> Callab
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
 
     def train_step(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs, _ = model(b.inputs)
+        outputs = model(b.inputs)[0]
         loss = (loss_fn(outputs, b.targets) * b.mask.unsqueeze(-1)).sum() / b.mask.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -98,7 +98,8 @@ def training_step(run: RunContext, batch: Batch) -> tuple[Tensor, Tensor]:
     model, optimizer = run.parts.model, run.optimizer
     regularizers = list(run.parts.regularizers.values())
     with autocast(run.device, cfg.precision, cache=not cfg.cuda_graph):
-        outputs, _ = (run.train_model or model)(batch.inputs)
+        # the final state is dropped at once: kept, it would stay alive through backward
+        outputs = (run.train_model or model)(batch.inputs)[0]
         loss = run.parts.task.loss(outputs.float(), batch)
     total = loss
     for regularizer in regularizers:

@@ -29,6 +29,12 @@ least 1 (``oneplus``): the scheme maps a parameter named ``strength`` through
 softplus (``content`` and ``ntm`` do), and this memory adds 1 to it. Schemes that use
 the previous weightings (``ntm``) receive the heads' own previous weightings.
 
+With ``content`` addressing, :meth:`DNCMemory.forward` runs the whole step as one
+autograd node with a hand-written backward pass (:mod:`.dnc_step`) instead of some 110
+operations recorded by autograd; :meth:`DNCMemory.forward_reference`, the composable
+path above, serves every other scheme and is the reference the fused step is tested
+against.
+
 Shapes use ``B`` for the batch, ``N`` for slots, ``W`` for the slot width, ``R`` for
 read heads and ``P`` for the per-head parameters of the addressing scheme.
 """
@@ -43,12 +49,14 @@ from pydantic import Field
 from torch import Tensor
 
 from nma import AddressingFactory, Memory, Options
+from nma_plugins.addressing.content import ContentAddressing
 from nma_plugins.memories.dnc_allocation import allocation_weighting, retention, update_usage
 from nma_plugins.memories.dnc_linkage import (
     directional_weightings,
     update_link,
     update_precedence,
 )
+from nma_plugins.memories.dnc_step import dnc_step
 
 
 class DNCState(NamedTuple):
@@ -297,6 +305,10 @@ class DNCMemory(Memory):
     def forward(self, interface: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
         """Allocate and write, update the links, then read (Methods).
 
+        With ``content`` addressing the step runs as one fused autograd node with a
+        hand-written backward (:mod:`.dnc_step`); every other scheme goes through
+        :meth:`forward_reference`. Both compute the same numbers.
+
         Args:
             interface: ``(B, interface_size)`` unconstrained controller outputs.
             state: the previous :class:`DNCState`.
@@ -304,6 +316,25 @@ class DNCMemory(Memory):
         Returns:
             ``(reads, state)``: ``reads`` ``(B, R W)``, the read vectors concatenated,
             and the new :class:`DNCState`.
+        """
+        read, write = self.read_addressing, self.write_addressing
+        if type(read) is ContentAddressing and type(write) is ContentAddressing:
+            eps = max(self.config.eps, torch.finfo(state.memory.dtype).tiny)
+            reads, *new_state = dnc_step(interface, *state, read.config.eps, write.config.eps, eps)
+            return reads, DNCState(*new_state)
+        return self.forward_reference(interface, state)
+
+    def forward_reference(self, interface: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
+        """:meth:`forward` through the composable functions and the addressing modules,
+        recorded by autograd: the path of every scheme but ``content``, and the
+        reference the fused step (:mod:`.dnc_step`) is tested against.
+
+        Args:
+            interface: ``(B, interface_size)`` unconstrained controller outputs.
+            state: the previous :class:`DNCState`.
+
+        Returns:
+            ``(reads, state)`` as :meth:`forward`.
         """
         parts = self.split_interface(interface)
         eps = max(self.config.eps, torch.finfo(interface.dtype).tiny)

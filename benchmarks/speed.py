@@ -76,6 +76,7 @@ def model_step(name: str, batch: int, device: torch.device, mode: str) -> Callab
     parts = build_components(resolve(raw, registry), registry)
     model = parts.model.to(device)
     if mode == "compiled":
+        torch._dynamo.reset()  # a fresh cache per model: guards are per model instance
         model.compile_runs(8)
     inputs, targets, mask = copy_batch(batch, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=mode == "graph")

@@ -6,6 +6,7 @@ from nma import Register, hookimpl
 from nma_tasks.associative_recall import AssociativeRecallTask
 from nma_tasks.babi import BabiTask
 from nma_tasks.copy import CopyTask
+from nma_tasks.kg_completion import KgCompletionTask
 from nma_tasks.knowledge import KnowledgeTask
 from nma_tasks.logical import LogicalTask
 from nma_tasks.priority_sort import PrioritySortTask
@@ -16,6 +17,7 @@ __all__ = [
     "AssociativeRecallTask",
     "BabiTask",
     "CopyTask",
+    "KgCompletionTask",
     "KnowledgeTask",
     "LogicalTask",
     "PrioritySortTask",
@@ -36,3 +38,4 @@ def nma_register_tasks(register: Register) -> None:
     register("repeat-copy", RepeatCopyTask)
     register("associative-recall", AssociativeRecallTask)
     register("priority-sort", PrioritySortTask)
+    register("kg-completion", KgCompletionTask)

@@ -173,7 +173,11 @@ def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tens
             else:
                 plain[key] = value
         plain_state[str(param_id)] = plain
-    return tensors, {"param_groups": state_dict.get("param_groups", []), "state": plain_state}
+    groups = [
+        {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
+        for group in state_dict.get("param_groups", [])
+    ]  # a tensor learning rate (train.cuda_graph) is stored as its value
+    return tensors, {"param_groups": groups, "state": plain_state}
 
 
 def _unflatten_optimizer(plain: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

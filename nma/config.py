@@ -66,7 +66,15 @@ class TrainConfig(Options):
 
     steps: int = Field(3000, ge=0, description="Optimiser steps to train for.")
     batch_size: int = Field(16, ge=1, description="Sequences per training batch.")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (the peak of the schedule).")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "cosine",
+        description="constant, or cosine: the learning rate falls from lr to "
+        "lr_final_ratio * lr along a half cosine over train.steps.",
+    )
+    lr_final_ratio: float = Field(
+        0.1, ge=0, le=1, description="With the cosine schedule: the last step's share of lr."
+    )
     grad_clip: float = Field(
         10.0, ge=0, description="Clip the global gradient norm to this value; 0 disables."
     )

@@ -137,6 +137,9 @@ class RunContext:
         try:
             self.model.load_state_dict(checkpoint.model)
             self.optimizer.load_state_dict(checkpoint.optimizer)
+            if self.config.train.cuda_graph:  # the captured update reads lr from a tensor
+                for group in self.optimizer.param_groups:
+                    group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
         except (RuntimeError, ValueError, KeyError) as exc:
             raise UsageError(
                 f"The checkpoint does not fit this run's model ({exc}). Was the run "
@@ -327,8 +330,12 @@ def _assemble(
             f"train.cuda_graph replays training steps from CUDA graphs on one GPU; it cannot "
             f"be used on {where}. Drop --cuda-graph (or set train.cuda_graph=false)."
         )
+    # capturable: a CUDA graph replays the update, reading the learning rate from a tensor
+    lr: float | torch.Tensor = config.train.lr
+    if config.train.cuda_graph:
+        lr = torch.tensor(config.train.lr, device=device)
     optimizer = torch.optim.Adam(
-        parts.model.parameters(), lr=config.train.lr, capturable=config.train.cuda_graph
+        parts.model.parameters(), lr=lr, capturable=config.train.cuda_graph
     )
     train_model: torch.nn.Module = parts.model
     if world.distributed:

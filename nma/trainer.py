@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from nma.checkpoint import atomic_write_text
+from nma.config import TrainConfig
 from nma.cuda_graph import GraphedStep
 from nma.distributed import World, any_rank
 from nma.progress import TrainProgress
@@ -49,6 +51,7 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             batch = next(stream).to(run.device)
             for regularizer in regularizers:
                 batch = regularizer.augment(batch)
+            set_learning_rate(run.optimizer, learning_rate(cfg, run.step))
             loss, outputs = step_fn(batch)
             run.step += 1
             step = run.step
@@ -114,6 +117,30 @@ def training_step(run: RunContext, batch: Batch) -> tuple[Tensor, Tensor]:
         regularizer.after_backward(model)
     optimizer.step()
     return loss, outputs
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimiser step ``step`` (counted from 0).
+
+    A function of the step alone, so a resumed run follows the same schedule without
+    any scheduler state in its checkpoint. ``cosine``: ``lr (r + (1 - r)(1 + cos(pi
+    s / S)) / 2)`` with ``r = lr_final_ratio`` and ``S = steps - 1``.
+    """
+    if cfg.lr_schedule == "constant" or cfg.steps <= 1:
+        return cfg.lr
+    progress = min(step / (cfg.steps - 1), 1.0)
+    ratio = cfg.lr_final_ratio
+    return cfg.lr * (ratio + (1 - ratio) * (1 + math.cos(math.pi * progress)) / 2)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate; in place when it is a tensor (an
+    optimiser captured in a CUDA graph reads it from the same memory at each replay)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 def autocast(device: torch.device, precision: str, cache: bool = True) -> torch.autocast:

@@ -59,7 +59,10 @@ DeviceOpt = Annotated[
 OutOpt = Annotated[str | None, typer.Option("--out", help="Run directory (train.out_dir).")]
 CompileOpt = Annotated[
     bool | None,
-    typer.Option("--compile/--no-compile", help="torch.compile the model step (train.compile)."),
+    typer.Option(
+        "--compile/--no-compile",
+        help="torch.compile runs of train.compile_steps steps (train.compile).",
+    ),
 ]
 CudaGraphOpt = Annotated[
     bool | None,

@@ -172,27 +172,29 @@ class KnowledgeTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or the ``eval_size`` held-out problems in batches."""
         c = self.config
-        if split not in ("train", "eval"):
-            raise ValueError(f"unknown split {split!r}")
-        side = (split == "eval") if c.disjoint_eval else None
-        if split == "eval":
-            rng = symbolic.python_rng(generator)
-            limits = (c.max_nodes, c.max_hops, c.max_path)
-            problems = [self.problem(rng, limits, side) for _ in range(c.eval_size)]
-            yield from symbolic.split_batches(problems, batch_size, self.input_size)
-            return
-        index = 0
-        while True:
-            rng = symbolic.python_rng(generator)
-            ramp = (index, c.curriculum_steps)
-            limits = (
-                symbolic.ramp(c.min_nodes, c.max_nodes, *ramp),
-                symbolic.ramp(c.min_hops, c.max_hops, *ramp),
-                symbolic.ramp(1, c.max_path, *ramp),
-            )
-            problems = [self.problem(rng, limits, side) for _ in range(batch_size)]
-            yield symbolic.encode(problems, self.input_size)
-            index += 1
+        return symbolic.problem_batches(
+            split,
+            batch_size,
+            generator,
+            self.input_size,
+            c.eval_size,
+            c.disjoint_eval,
+            self._limits,
+            lambda rng, index, limits, side: self.problem(rng, limits, side),
+        )
+
+    def _limits(self, batch_index: int | None) -> tuple[int, int, int]:
+        """(nodes, hops, path length) of training batch ``batch_index``, or of the
+        held-out problems for ``None``."""
+        c = self.config
+        if batch_index is None:
+            return (c.max_nodes, c.max_hops, c.max_path)
+        ramp = (batch_index, c.curriculum_steps)
+        return (
+            symbolic.ramp(c.min_nodes, c.max_nodes, *ramp),
+            symbolic.ramp(c.min_hops, c.max_hops, *ramp),
+            symbolic.ramp(1, c.max_path, *ramp),
+        )
 
     def problem(
         self, rng: random.Random, limits: tuple[int, int, int], side: bool | None

@@ -155,36 +155,33 @@ class LogicalTask(Task):
         return self.buckets - 1
 
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless training batches, or the ``eval_size`` held-out problems in batches."""
+        """Endless training batches, or the ``eval_size`` held-out problems in batches;
+        provable and unprovable queries alternate."""
         c = self.config
-        side = {"train": False, "eval": True}.get(split)
-        if split not in ("train", "eval"):
-            raise ValueError(f"unknown split {split!r}")
-        if not c.disjoint_eval:
-            side = None
-        if split == "eval":
-            rng = symbolic.python_rng(generator)
-            lo, hi = c.eval_depths
-            limits = (c.max_atoms, c.max_rules, lo, hi)
-            problems = [self.problem(rng, i % 2 == 0, limits, side) for i in range(c.eval_size)]
-            yield from symbolic.split_batches(problems, batch_size, self.input_size)
-            return
-        index = 0
-        while True:
-            rng = symbolic.python_rng(generator)
-            ramp = (index, c.curriculum_steps)
-            limits = (
-                symbolic.ramp(c.min_atoms, c.max_atoms, *ramp),
-                symbolic.ramp(c.min_rules, c.max_rules, *ramp),
-                c.min_depth,
-                symbolic.ramp(c.min_depth, c.max_depth, *ramp),
-            )
-            first = index * batch_size
-            problems = [
-                self.problem(rng, (first + i) % 2 == 0, limits, side) for i in range(batch_size)
-            ]
-            yield symbolic.encode(problems, self.input_size)
-            index += 1
+        return symbolic.problem_batches(
+            split,
+            batch_size,
+            generator,
+            self.input_size,
+            c.eval_size,
+            c.disjoint_eval,
+            self._limits,
+            lambda rng, index, limits, side: self.problem(rng, index % 2 == 0, limits, side),
+        )
+
+    def _limits(self, batch_index: int | None) -> tuple[int, int, int, int]:
+        """(atoms, rules, lowest depth, highest depth) of training batch ``batch_index``,
+        or of the held-out problems for ``None``."""
+        c = self.config
+        if batch_index is None:
+            return (c.max_atoms, c.max_rules, *c.eval_depths)
+        ramp = (batch_index, c.curriculum_steps)
+        return (
+            symbolic.ramp(c.min_atoms, c.max_atoms, *ramp),
+            symbolic.ramp(c.min_rules, c.max_rules, *ramp),
+            c.min_depth,
+            symbolic.ramp(c.min_depth, c.max_depth, *ramp),
+        )
 
     def problem(
         self,

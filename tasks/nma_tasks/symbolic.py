@@ -121,6 +121,45 @@ def split_batches(problems: Sequence[Problem], batch_size: int, input_size: int)
         yield encode(problems[start : start + batch_size], input_size)
 
 
+def problem_batches(
+    split: str,
+    batch_size: int,
+    generator: torch.Generator,
+    input_size: int,
+    eval_size: int,
+    disjoint_eval: bool,
+    limits: Callable[[int | None], tuple[int, ...]],
+    problem: Callable[[random.Random, int, tuple[int, ...], bool | None], Problem],
+) -> Iterator[Batch]:
+    """The batches of a generated task: endless for ``"train"``, ``eval_size`` problems
+    for ``"eval"``.
+
+    Args:
+        limits: the difficulty of training batch ``i`` (the curriculum), or of the
+            held-out problems for ``None``.
+        problem: ``problem(rng, index, limits, side)`` draws problem number ``index``
+            (counted over the whole split) on ``side`` of the held-out partition
+            (``None`` when ``disjoint_eval`` is off).
+    """
+    if split not in ("train", "eval"):
+        raise ValueError(f"unknown split {split!r}")
+    side = (split == "eval") if disjoint_eval else None
+    if split == "eval":
+        rng = python_rng(generator)
+        hardest = limits(None)
+        problems = [problem(rng, i, hardest, side) for i in range(eval_size)]
+        yield from split_batches(problems, batch_size, input_size)
+        return
+    index = 0
+    while True:
+        rng = python_rng(generator)
+        current = limits(index)
+        first = index * batch_size
+        problems = [problem(rng, first + i, current, side) for i in range(batch_size)]
+        yield encode(problems, input_size)
+        index += 1
+
+
 def masked_cross_entropy(outputs: Tensor, batch: Batch) -> Tensor:
     """Cross-entropy of the logits ``(T, B, A)`` at the scored steps, averaged over them."""
     steps, size, answers = outputs.shape

@@ -133,27 +133,29 @@ class TemporalTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or the ``eval_size`` held-out problems in batches."""
         c = self.config
-        if split not in ("train", "eval"):
-            raise ValueError(f"unknown split {split!r}")
-        side = (split == "eval") if c.disjoint_eval else None
-        if split == "eval":
-            rng = symbolic.python_rng(generator)
-            limits = (c.max_length, c.max_period, c.max_events)
-            problems = [self.problem(rng, limits, side) for _ in range(c.eval_size)]
-            yield from symbolic.split_batches(problems, batch_size, self.input_size)
-            return
-        index = 0
-        while True:
-            rng = symbolic.python_rng(generator)
-            ramp = (index, c.curriculum_steps)
-            limits = (
-                symbolic.ramp(c.min_length, c.max_length, *ramp),
-                symbolic.ramp(c.min_period, c.max_period, *ramp),
-                symbolic.ramp(c.min_events, c.max_events, *ramp),
-            )
-            problems = [self.problem(rng, limits, side) for _ in range(batch_size)]
-            yield symbolic.encode(problems, self.input_size)
-            index += 1
+        return symbolic.problem_batches(
+            split,
+            batch_size,
+            generator,
+            self.input_size,
+            c.eval_size,
+            c.disjoint_eval,
+            self._limits,
+            lambda rng, index, limits, side: self.problem(rng, limits, side),
+        )
+
+    def _limits(self, batch_index: int | None) -> tuple[int, int, int]:
+        """(length, period, events) of training batch ``batch_index``, or of the
+        held-out problems for ``None``."""
+        c = self.config
+        if batch_index is None:
+            return (c.max_length, c.max_period, c.max_events)
+        ramp = (batch_index, c.curriculum_steps)
+        return (
+            symbolic.ramp(c.min_length, c.max_length, *ramp),
+            symbolic.ramp(c.min_period, c.max_period, *ramp),
+            symbolic.ramp(c.min_events, c.max_events, *ramp),
+        )
 
     def problem(
         self, rng: random.Random, limits: tuple[int, int, int], side: bool | None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import torch
@@ -13,10 +12,9 @@ from nma import Batch, Options, Split, Task
 from nma_tasks.sequences import (
     bit_errors,
     check_range,
-    eval_batch_sizes,
     masked_bce,
-    ramp,
     random_bits,
+    ranged_batches,
     uniform_ints,
 )
 
@@ -101,17 +99,17 @@ class AssociativeRecallTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or ``eval_size`` held-out sequences in batches."""
         c = self.config
-        if split == "train":
-            for index in itertools.count():
-                hi = ramp(index, c.curriculum_steps, c.min_items, c.max_items)
-                yield self.sample(batch_size, c.min_items, hi, generator)
-        elif split == "eval":
-            lo = c.eval_min_items or c.min_items
-            hi = c.eval_max_items or c.max_items
-            for size in eval_batch_sizes(c.eval_size, batch_size):
-                yield self.sample(size, lo, hi, generator)
-        else:
-            raise ValueError(f"unknown split {split!r}")
+        held_out = (c.eval_min_items or c.min_items, c.eval_max_items or c.max_items)
+        return ranged_batches(
+            split,
+            batch_size,
+            generator,
+            lambda size, ranges, gen: self.sample(size, *ranges[0], gen),
+            [(c.min_items, c.max_items)],
+            [held_out],
+            c.eval_size,
+            c.curriculum_steps,
+        )
 
     def distinct_items(self, batch_size: int, count: int, generator: torch.Generator) -> Tensor:
         """``(B, count, item_length, width)`` random items, all different within a sequence.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import torch
@@ -13,10 +12,9 @@ from nma import Batch, Options, Split, Task
 from nma_tasks.sequences import (
     check_range,
     error_metrics,
-    eval_batch_sizes,
     masked_bce,
-    ramp,
     random_bits,
+    ranged_batches,
     uniform_ints,
 )
 
@@ -88,17 +86,17 @@ class CopyTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or ``eval_size`` held-out sequences in batches."""
         c = self.config
-        if split == "train":
-            for index in itertools.count():
-                hi = ramp(index, c.curriculum_steps, c.min_length, c.max_length)
-                yield self.sample(batch_size, c.min_length, hi, generator)
-        elif split == "eval":
-            lo = c.eval_min_length or c.min_length
-            hi = c.eval_max_length or c.max_length
-            for size in eval_batch_sizes(c.eval_size, batch_size):
-                yield self.sample(size, lo, hi, generator)
-        else:
-            raise ValueError(f"unknown split {split!r}")
+        held_out = (c.eval_min_length or c.min_length, c.eval_max_length or c.max_length)
+        return ranged_batches(
+            split,
+            batch_size,
+            generator,
+            lambda size, ranges, gen: self.sample(size, *ranges[0], gen),
+            [(c.min_length, c.max_length)],
+            [held_out],
+            c.eval_size,
+            c.curriculum_steps,
+        )
 
     def sample(
         self, batch_size: int, min_length: int, max_length: int, generator: torch.Generator

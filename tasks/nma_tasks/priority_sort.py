@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import torch
@@ -13,10 +12,9 @@ from nma import Batch, Options, Split, Task
 from nma_tasks.sequences import (
     check_range,
     error_metrics,
-    eval_batch_sizes,
     masked_bce,
-    ramp,
     random_bits,
+    ranged_batches,
     uniform_ints,
 )
 
@@ -100,17 +98,17 @@ class PrioritySortTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or ``eval_size`` held-out sequences in batches."""
         c = self.config
-        if split == "train":
-            for index in itertools.count():
-                hi = ramp(index, c.curriculum_steps, c.min_inputs, c.max_inputs)
-                yield self.sample(batch_size, c.min_inputs, hi, generator)
-        elif split == "eval":
-            lo = c.eval_min_inputs or c.min_inputs
-            hi = c.eval_max_inputs or c.max_inputs
-            for size in eval_batch_sizes(c.eval_size, batch_size):
-                yield self.sample(size, lo, hi, generator)
-        else:
-            raise ValueError(f"unknown split {split!r}")
+        held_out = (c.eval_min_inputs or c.min_inputs, c.eval_max_inputs or c.max_inputs)
+        return ranged_batches(
+            split,
+            batch_size,
+            generator,
+            lambda size, ranges, gen: self.sample(size, *ranges[0], gen),
+            [(c.min_inputs, c.max_inputs)],
+            [held_out],
+            c.eval_size,
+            c.curriculum_steps,
+        )
 
     def sample(
         self, batch_size: int, min_inputs: int, max_inputs: int, generator: torch.Generator

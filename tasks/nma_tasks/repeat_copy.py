@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import torch
@@ -13,10 +12,9 @@ from nma import Batch, Options, Split, Task
 from nma_tasks.sequences import (
     check_range,
     error_metrics,
-    eval_batch_sizes,
     masked_bce,
-    ramp,
     random_bits,
+    ranged_batches,
     uniform_ints,
 )
 
@@ -116,20 +114,18 @@ class RepeatCopyTask(Task):
     def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         """Endless training batches, or ``eval_size`` held-out sequences in batches."""
         c = self.config
-        if split == "train":
-            for index in itertools.count():
-                hi_length = ramp(index, c.curriculum_steps, c.min_length, c.max_length)
-                hi_repeats = ramp(index, c.curriculum_steps, c.min_repeats, c.max_repeats)
-                yield self.sample(
-                    batch_size, (c.min_length, hi_length), (c.min_repeats, hi_repeats), generator
-                )
-        elif split == "eval":
-            lengths = (c.eval_min_length or c.min_length, c.eval_max_length or c.max_length)
-            repeats = (c.eval_min_repeats or c.min_repeats, c.eval_max_repeats or c.max_repeats)
-            for size in eval_batch_sizes(c.eval_size, batch_size):
-                yield self.sample(size, lengths, repeats, generator)
-        else:
-            raise ValueError(f"unknown split {split!r}")
+        lengths = (c.eval_min_length or c.min_length, c.eval_max_length or c.max_length)
+        repeats = (c.eval_min_repeats or c.min_repeats, c.eval_max_repeats or c.max_repeats)
+        return ranged_batches(
+            split,
+            batch_size,
+            generator,
+            lambda size, ranges, gen: self.sample(size, ranges[0], ranges[1], gen),
+            [(c.min_length, c.max_length), (c.min_repeats, c.max_repeats)],
+            [lengths, repeats],
+            c.eval_size,
+            c.curriculum_steps,
+        )
 
     def sample(
         self,

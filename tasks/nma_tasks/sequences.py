@@ -4,11 +4,14 @@ the masked binary cross-entropy and the bit-error count."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from nma import Batch
 
 
 def check_range(low_name: str, low: int, high_name: str, high: int) -> None:
@@ -71,3 +74,31 @@ def error_metrics(outputs: Tensor, targets: Tensor, mask: Tensor) -> dict[str, f
         "bit_errors": per_sequence.mean().item(),
         "sequence_accuracy": (per_sequence == 0).float().mean().item(),
     }
+
+
+Range = tuple[int, int]
+
+
+def ranged_batches(
+    split: str,
+    batch_size: int,
+    generator: torch.Generator,
+    sample: Callable[[int, list[Range], torch.Generator], Batch],
+    train: Sequence[Range],
+    held_out: Sequence[Range],
+    eval_size: int,
+    curriculum_steps: int,
+) -> Iterator[Batch]:
+    """The batches of a task whose difficulty is a few integer ranges (lengths,
+    repeats, items): endless for ``"train"``, each range's upper end following the
+    curriculum (:func:`ramp`); ``eval_size`` sequences drawn from ``held_out`` for
+    ``"eval"``. ``sample(size, ranges, generator)`` draws one batch."""
+    if split == "train":
+        for index in itertools.count():
+            ranges = [(lo, ramp(index, curriculum_steps, lo, hi)) for lo, hi in train]
+            yield sample(batch_size, ranges, generator)
+    elif split == "eval":
+        for size in eval_batch_sizes(eval_size, batch_size):
+            yield sample(size, list(held_out), generator)
+    else:
+        raise ValueError(f"unknown split {split!r}")

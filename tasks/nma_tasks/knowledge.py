@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
-import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from nma import Batch, Options, Ratio, Split, Task
+from nma import Batch, Options, Ratio
 from nma_tasks import symbolic
 from nma_tasks.knowledge_graphs import (
     FAMILY_BASE,
@@ -42,7 +40,7 @@ class Question:
     answers: tuple[int | None, ...]
 
 
-class KnowledgeTask(Task):
+class KnowledgeTask(symbolic.GeneratedTask):
     """Reason over a knowledge graph given as (source, relation, target) triples.
 
     Graphs (drawn uniformly from ``graphs`` for each sequence): ``random``
@@ -98,9 +96,6 @@ class KnowledgeTask(Task):
     from a quarter of the problem space (by hash of the named triples and query) that
     training never draws from.
     """
-
-    main_metric = "accuracy"
-    main_metric_mode = "max"
 
     class Config(Options):
         graphs: list[Source] = Field(
@@ -169,21 +164,13 @@ class KnowledgeTask(Task):
         self.output_size = n + 1
         self.bucket_names = [f"accuracy_{q}" if q in config.queries else None for q in QUERIES]
 
-    def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless training batches, or the ``eval_size`` held-out problems in batches."""
-        c = self.config
-        return symbolic.problem_batches(
-            split,
-            batch_size,
-            generator,
-            self.input_size,
-            c.eval_size,
-            c.disjoint_eval,
-            self._limits,
-            lambda rng, index, limits, side: self.problem(rng, limits, side),
-        )
+    def problem_at(
+        self, rng: random.Random, index: int, limits: tuple[int, ...], side: bool | None
+    ) -> Problem:
+        """Problem number ``index`` of its split (the index plays no part here)."""
+        return self.problem(rng, limits, side)
 
-    def _limits(self, batch_index: int | None) -> tuple[int, int, int]:
+    def limits(self, batch_index: int | None) -> tuple[int, int, int]:
         """(nodes, hops, path length) of training batch ``batch_index``, or of the
         held-out problems for ``None``."""
         c = self.config
@@ -303,10 +290,6 @@ class KnowledgeTask(Task):
         if t is not None:
             channels.append(self.target_offset + t)
         return (*channels, *flags)
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        """Cross-entropy at the scored steps."""
-        return symbolic.masked_cross_entropy(outputs, batch)
 
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float | Ratio]:
         """``accuracy``, per-kind accuracies and ``path_accuracy`` (ratios)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from nma import Batch, Options, Ratio, Split, Task
+from nma import Batch, Options, Ratio
 from nma_tasks import symbolic
 from nma_tasks.symbolic import Problem
 
@@ -36,7 +35,7 @@ def forward_chain(facts: Sequence[int], rules: Sequence[Rule]) -> dict[int, int]
         depth.update(dict.fromkeys(new, round_))
 
 
-class LogicalTask(Task):
+class LogicalTask(symbolic.GeneratedTask):
     """Propositional inference by forward chaining over Horn clauses.
 
     Each problem lists facts (atoms that are true) and Horn rules (``a -> c`` or
@@ -77,9 +76,6 @@ class LogicalTask(Task):
     come from a quarter of the problem space (by hash of the order-free problem) that
     training never draws from.
     """
-
-    main_metric = "accuracy"
-    main_metric_mode = "max"
 
     class Config(Options):
         min_atoms: int = Field(6, ge=2, description="Fewest atoms one problem uses.")
@@ -154,22 +150,13 @@ class LogicalTask(Task):
         """The bucket of unprovable queries."""
         return self.buckets - 1
 
-    def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless training batches, or the ``eval_size`` held-out problems in batches;
-        provable and unprovable queries alternate."""
-        c = self.config
-        return symbolic.problem_batches(
-            split,
-            batch_size,
-            generator,
-            self.input_size,
-            c.eval_size,
-            c.disjoint_eval,
-            self._limits,
-            lambda rng, index, limits, side: self.problem(rng, index % 2 == 0, limits, side),
-        )
+    def problem_at(
+        self, rng: random.Random, index: int, limits: tuple[int, ...], side: bool | None
+    ) -> Problem:
+        """Problem number ``index`` of its split (provable and unprovable queries alternate)."""
+        return self.problem(rng, index % 2 == 0, limits, side)
 
-    def _limits(self, batch_index: int | None) -> tuple[int, int, int, int]:
+    def limits(self, batch_index: int | None) -> tuple[int, int, int, int]:
         """(atoms, rules, lowest depth, highest depth) of training batch ``batch_index``,
         or of the held-out problems for ``None``."""
         c = self.config
@@ -282,10 +269,6 @@ class LogicalTask(Task):
         )
         bucket = self.unprovable if depth is None else depth
         return Problem(tuple((t,) for t in tokens), tuple(targets), bucket, key)
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        """Cross-entropy of the yes/no logits at the answer step."""
-        return symbolic.masked_cross_entropy(outputs, batch)
 
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float | Ratio]:
         """``accuracy``, then ``accuracy_depth_k`` and ``accuracy_unprovable`` (ratios)."""

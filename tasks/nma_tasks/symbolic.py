@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nma import Batch, Ratio
+from nma import Batch, Ratio, Split, Task
 
 ANSWER, BUCKET = 0, 1
 HELD_OUT_PARTS = 4
@@ -204,3 +204,45 @@ def bucket_ratios(values: Tensor, batch: Batch, names: Sequence[str | None]) -> 
         for name, (total, count) in zip(names, pairs, strict=True)
         if name is not None
     }
+
+
+class GeneratedTask(Task):
+    """The common part of the generated reasoning tasks: batches from
+    :func:`problem_batches`, cross-entropy at the scored steps, accuracy as the main
+    metric.
+
+    A subclass defines :meth:`limits` (its curriculum) and :meth:`problem_at`, and its
+    ``Config`` has ``eval_size`` and ``disjoint_eval``.
+    """
+
+    main_metric = "accuracy"
+    main_metric_mode = "max"
+
+    def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """Endless training batches, or the ``eval_size`` held-out problems in batches."""
+        c = self.config
+        return problem_batches(
+            split,
+            batch_size,
+            generator,
+            self.input_size,
+            c.eval_size,  # type: ignore[attr-defined]
+            c.disjoint_eval,  # type: ignore[attr-defined]
+            self.limits,
+            self.problem_at,
+        )
+
+    def limits(self, batch_index: int | None) -> tuple[int, ...]:
+        """The difficulty of training batch ``batch_index``, or of the held-out problems
+        for ``None``."""
+        raise NotImplementedError
+
+    def problem_at(
+        self, rng: random.Random, index: int, limits: tuple[int, ...], side: bool | None
+    ) -> Problem:
+        """Problem number ``index`` of its split (see :func:`problem_batches`)."""
+        raise NotImplementedError
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """Cross-entropy of the answer logits at the scored steps."""
+        return masked_cross_entropy(outputs, batch)

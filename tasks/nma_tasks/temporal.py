@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
-import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from nma import Batch, Options, Ratio, Split, Task
+from nma import Batch, Options, Ratio
 from nma_tasks import symbolic
 from nma_tasks.symbolic import Problem
 
@@ -25,7 +24,7 @@ def is_primitive(motif: list[int]) -> bool:
     return not any(p % q == 0 and motif == motif[:q] * (p // q) for q in range(1, p))
 
 
-class TemporalTask(Task):
+class TemporalTask(symbolic.GeneratedTask):
     """Continue a sequence made by a hidden rule, or answer a question about event order.
 
     Three kinds of problem, drawn uniformly from ``kinds`` for each sequence:
@@ -63,9 +62,6 @@ class TemporalTask(Task):
     Held-out problems come from a quarter of the problem space (by hash of the token
     sequence) that training never draws from.
     """
-
-    main_metric = "accuracy"
-    main_metric_mode = "max"
 
     class Config(Options):
         kinds: list[Kind] = Field(
@@ -130,21 +126,13 @@ class TemporalTask(Task):
         self.output_size = s + 2
         self.bucket_names = [f"accuracy_{k}" if k in config.kinds else None for k in KINDS]
 
-    def batches(self, split: Split, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """Endless training batches, or the ``eval_size`` held-out problems in batches."""
-        c = self.config
-        return symbolic.problem_batches(
-            split,
-            batch_size,
-            generator,
-            self.input_size,
-            c.eval_size,
-            c.disjoint_eval,
-            self._limits,
-            lambda rng, index, limits, side: self.problem(rng, limits, side),
-        )
+    def problem_at(
+        self, rng: random.Random, index: int, limits: tuple[int, ...], side: bool | None
+    ) -> Problem:
+        """Problem number ``index`` of its split (the index plays no part here)."""
+        return self.problem(rng, limits, side)
 
-    def _limits(self, batch_index: int | None) -> tuple[int, int, int]:
+    def limits(self, batch_index: int | None) -> tuple[int, int, int]:
         """(length, period, events) of training batch ``batch_index``, or of the
         held-out problems for ``None``."""
         c = self.config
@@ -219,10 +207,6 @@ class TemporalTask(Task):
         targets: list[int | None] = [None] * (len(tokens) - 1) + [answer]
         key = ("ordering", tuple(tokens))
         return Problem(tuple((t,) for t in tokens), tuple(targets), KINDS.index("ordering"), key)
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        """Cross-entropy at the scored steps."""
-        return symbolic.masked_cross_entropy(outputs, batch)
 
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float | Ratio]:
         """``accuracy``, ``sequence_accuracy`` and per-kind accuracies (ratios)."""

@@ -73,10 +73,20 @@ def measure(memory: str, slots: int, batch: int, chunk: int, device: str) -> dic
     return {"peak_bytes": float(peak)}
 
 
+def torch_device(name: str):  # noqa: ANN201 - torch is imported here only
+    import torch
+
+    return torch.device(name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--record", default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for --record")
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=None, help="measure only these rows (from 0)"
+    )
     parser.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -88,7 +98,8 @@ def main() -> int:
     )
     rows = [header, "| --- | --- | --- | --- | --- | --- |"]
     print(rows[0])
-    for memory, slots, batch, chunk in CONFIGS:
+    chosen = [CONFIGS[i] for i in args.rows] if args.rows else CONFIGS
+    for memory, slots, batch, chunk in chosen:
         proc = subprocess.run(
             [sys.executable, __file__, "--device", args.device, "--child", memory,
              str(slots), str(batch), str(chunk)],
@@ -103,14 +114,14 @@ def main() -> int:
         rows.append(row)
         print(row, flush=True)
     if args.record:
-        RESULTS.mkdir(exist_ok=True)
+        args.results.mkdir(parents=True, exist_ok=True)
         text = [
             f"# Peak memory of a training step ({args.device})",
             "",
             f"Command: `python benchmarks/memory_footprint.py --device {args.device} "
             f"--record {args.record}`",
             "",
-            f"Machine: {machine()}",
+            f"Machine: {machine(torch_device(args.device))}",
             "",
             "LSTM controller (100 units), memory width 20, copy batch of length 20 "
             "(41 steps), one forward + backward + Adam step, each row in a fresh process.",
@@ -118,7 +129,7 @@ def main() -> int:
             *rows,
             "",
         ]
-        (RESULTS / f"{args.record}.md").write_text("\n".join(text), encoding="utf-8")
+        (args.results / f"{args.record}.md").write_text("\n".join(text), encoding="utf-8")
     return 0
 
 

@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/speed.py [--device cpu|cuda] [--batch 1 16 64]
                                [--memories ntm dnc sam sdnc kv lrua]
-                               [--modes eager compiled graph] [--repeats 20] [--record NAME]
+                               [--modes eager compiled graph compiled-graph]
+                               [--repeats 20] [--record NAME] [--results DIR]
 
 For each memory, an ``lstm`` controller of 100 units on the copy task (8-bit
 vectors, sequences of length 20, so 41 steps; memory 128 slots x 20 unless the
@@ -16,10 +17,11 @@ median milliseconds of each and their ratio. ``--modes`` picks how the memory mo
 runs: ``eager``; ``compiled`` (``MemoryModel.compile_runs(8)``: ``torch.compile`` of
 runs of 8 steps, as ``--compile`` does); ``graph`` (CUDA only: the whole training
 step replayed from a CUDA graph with ``nma.cuda_graph.GraphedStep`` and
-``Adam(capturable=True)``, as ``--cuda-graph`` does). The baseline is always the eager
-``nn.LSTM`` step. The first calls (compilation, graph capture) are warm-up, not
-timed. ``--record NAME`` writes the table to ``benchmarks/results/NAME.md`` with
-the machine.
+``Adam(capturable=True)``, as ``--cuda-graph`` does); ``compiled-graph`` (both: the
+compiled runs' kernels replayed from the graph, as ``--compile --cuda-graph``). The
+baseline is always the eager ``nn.LSTM`` step. The first calls (compilation, graph
+capture) are warm-up, not timed. ``--record NAME`` writes the table to
+``NAME.md`` in ``--results`` (``benchmarks/results``) with the machine.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ LENGTH = 20
 WIDTH = 8
 HIDDEN = 100
 MEMORY_SIZE = {"slots": 128, "width": 20}
+MODES = ["eager", "compiled", "graph", "compiled-graph"]
+GRAPHED = ("graph", "compiled-graph")
 
 
 def copy_batch(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -75,11 +79,11 @@ def model_step(name: str, batch: int, device: torch.device, mode: str) -> Callab
     torch.manual_seed(0)
     parts = build_components(resolve(raw, registry), registry)
     model = parts.model.to(device)
-    if mode == "compiled":
+    if mode in ("compiled", "compiled-graph"):
         torch._dynamo.reset()  # a fresh cache per model: guards are per model instance
         model.compile_runs(8)
     inputs, targets, mask = copy_batch(batch, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=mode == "graph")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=mode in GRAPHED)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
 
     def train_step(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +95,7 @@ def model_step(name: str, batch: int, device: torch.device, mode: str) -> Callab
         optimizer.step()
         return loss, outputs
 
-    run = GraphedStep(train_step) if mode == "graph" else train_step
+    run = GraphedStep(train_step) if mode in GRAPHED else train_step
     data = Batch(inputs, targets, mask)
 
     def step() -> None:
@@ -155,12 +159,13 @@ def main() -> int:
         "--modes",
         nargs="+",
         default=["eager"],
-        choices=["eager", "compiled", "graph"],
+        choices=MODES,
         help="eager; compiled (torch.compile, runs of 8 steps); graph (whole step in a CUDA "
-        "graph, CUDA only)",
+        "graph, CUDA only); compiled-graph (both)",
     )
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--record", default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for --record")
     args = parser.parse_args()
     device = torch.device(args.device)
     available = set(get_registry().names("memory"))
@@ -199,8 +204,8 @@ def main() -> int:
             *rows,
             "",
         ]
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{args.record}.md").write_text("\n".join(text), encoding="utf-8")
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / f"{args.record}.md").write_text("\n".join(text), encoding="utf-8")
     return 0
 
 

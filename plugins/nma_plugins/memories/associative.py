@@ -222,7 +222,7 @@ class AssociativeMemory(Memory):
         n, w = self.slots, self.width
         write_weights = torch.zeros(batch_size, 1, n, device=device, dtype=dtype)
         if self.hopfield:
-            write_weights[..., -1] = 1
+            write_weights.narrow(-1, n - 1, 1).fill_(1)
         return AssociativeState(
             memory=torch.zeros(batch_size, n, w, device=device, dtype=dtype),
             read_weights=torch.zeros(batch_size, self.read_heads, n, device=device, dtype=dtype),

@@ -127,7 +127,7 @@ class NTMMemory(Memory):
         memory = self.memory_init.to(device=device, dtype=dtype)
         memory = memory.unsqueeze(0).expand(batch_size, self.slots, self.width)
         one_hot = torch.zeros(self.slots, device=device, dtype=dtype)
-        one_hot[0] = 1
+        one_hot.narrow(0, 0, 1).fill_(1)  # a kernel, not a host copy: CUDA-graph safe
         read_weights = one_hot.expand(batch_size, self.read_heads, self.slots).clone()
         write_weights = one_hot.expand(batch_size, self.write_heads, self.slots).clone()
         return NTMState(memory, read_weights, write_weights)

@@ -58,14 +58,31 @@ class BabiTask(Task):
     of task 8, ``"football,apple,milk"``) can never be answered: it counts as an error
     and is left out of the loss.
 
-    Inputs ``(T, B, V + 2)``: channels ``0..V-1`` are words, channel ``V`` marks the
-    question and channel ``V + 1`` asks for the answer. With ``feed = "sentences"``:
+    Inputs ``(T, B, V + 2)`` by default (more with the sentence encodings below):
+    channels ``0..V-1`` are words, channel ``V`` marks the question and channel
+    ``V + 1`` asks for the answer. With ``feed = "sentences"``:
     one step per story sentence (a multi-hot bag of its words), then one step with the
     question's words and channel ``V``, then the answer step (channel ``V + 1``). With
     ``feed = "words"``: one step per story word (one-hot), then one step with channel
     ``V`` alone, one step per question word (one-hot), then the answer step (channel
     ``V + 1``). Examples are padded with zero steps after their answer step to the
     longest of the batch.
+
+    Sentence encodings (``feed = "sentences"``), after End-To-End Memory Networks
+    (Sukhbaatar et al. 2015, section 4.1). ``sentence_encoding = "position"``: the word
+    block is doubled, ``2V`` channels; word ``j`` (from 1) of a ``J``-word sentence (or
+    question) adds ``1 - j/J`` to its channel in the first block and ``j/J`` in the
+    second, so the flags move to ``2V`` (question) and ``2V + 1`` (answer). The paper's
+    position encoding ``m = sum_j l_j o A x_j`` with ``l_kj = (1 - j/J) - (k/d)(1 -
+    2j/J)`` equals ``(1 - k/d) o A a + (k/d) o A b`` for the two blocks ``a`` and ``b``
+    (since ``l_kj = (1 - j/J)(1 - k/d) + (j/J)(k/d)``), so a linear layer on these inputs
+    can learn it exactly (and more). ``temporal = true``: ``max_sentences`` more
+    channels after the flags; a story sentence of age ``a`` (0 the most recent, counted
+    in fed sentences) sets channel ``a`` of them, which a linear layer turns into the
+    paper's learned temporal encoding ``T_A(a)``. ``time_noise = p`` (training batches
+    only): after each story sentence, with probability ``p``, a gap in the ages, as if an
+    empty memory were there (the paper's "random noise", ``p = 0.1``); ages are capped at
+    ``max_sentences - 1``.
 
     Targets ``(T, B, 2)``, non-zero at the answer step only: the answer's index (-1
     if it is not in the answer vocabulary) and the task number. Mask ``(T, B)``: 1 at
@@ -116,6 +133,26 @@ class BabiTask(Task):
         max_sentences: int = Field(
             50, ge=1, description="Most recent story sentences fed before a question."
         )
+        sentence_encoding: Literal["bag", "position"] = Field(
+            "bag",
+            description="With feed=sentences: a bag of words (multi-hot), or two "
+            "position-weighted bags, from which a linear layer gets the position encoding "
+            "of End-To-End Memory Networks (Sukhbaatar et al. 2015, section 4.1).",
+        )
+        temporal: bool = Field(
+            False,
+            description="With feed=sentences: add max_sentences channels, one-hot of each "
+            "story sentence's age (0 for the most recent): the temporal encoding of "
+            "End-To-End Memory Networks (section 4.1) for a linear layer to learn.",
+        )
+        time_noise: float = Field(
+            0.0,
+            ge=0.0,
+            lt=1.0,
+            description="With temporal: on training batches, after each story sentence a "
+            "gap in the ages (an empty memory) with this probability ('random noise', "
+            "section 4.1; 0.1 there).",
+        )
         eval_split: Literal["test", "valid"] = Field(
             "test",
             description="Held-out questions: the test files, or a tenth of the training "
@@ -151,6 +188,15 @@ class BabiTask(Task):
                 )
             if len(set(numbers)) != len(numbers):
                 raise ValueError(f"tasks {numbers} names a task twice")
+            if self.feed == "words" and (
+                self.sentence_encoding != "bag" or self.temporal or self.time_noise
+            ):
+                raise ValueError(
+                    "sentence_encoding, temporal and time_noise describe sentence steps: "
+                    "they need feed = 'sentences' (a word step has no position or age)"
+                )
+            if self.time_noise and not self.temporal:
+                raise ValueError("time_noise shifts sentence ages: it needs temporal = true")
             if self.curriculum_min_sentences > self.max_sentences:
                 raise ValueError(
                     f"curriculum_min_sentences ({self.curriculum_min_sentences}) exceeds "
@@ -191,7 +237,15 @@ class BabiTask(Task):
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
         self.train_questions: list[Question] = train
         self.eval_questions: list[Question] = held
-        self.input_size = len(self.words) + 2
+        v = len(self.words)
+        blocks = 2 if config.sentence_encoding == "position" else 1
+        self.question_channel = blocks * v
+        """Marks the question step."""
+        self.answer_channel = blocks * v + 1
+        """Marks the answer step."""
+        self.time_channel = blocks * v + 2
+        """With ``temporal``: channel ``time_channel + a`` marks a sentence of age ``a``."""
+        self.input_size = self.time_channel + (config.max_sentences if config.temporal else 0)
         self.output_size = len(self.answers)
         self._story_ids: dict[int, list[list[int]]] = {}
         self._train = [self._encode(q) for q in train]
@@ -223,27 +277,65 @@ class BabiTask(Task):
             question.task,
         )
 
-    def _steps(self, example: Encoded) -> list[list[int]]:
-        """The input channels set at each step of one example."""
-        v = len(self.words)
-        story = example.sentences[example.start : example.end]
-        if self.config.feed == "sentences":
-            return [*story, [*example.question, v], [v + 1]]
-        return [[w] for s in story for w in s] + [[v]] + [[w] for w in example.question] + [[v + 1]]
+    def _words(self, sentence: list[int]) -> list[tuple[int, float]]:
+        """The word channels of one sentence step, with their values."""
+        if self.config.sentence_encoding == "bag":
+            return [(w, 1.0) for w in sentence]
+        v, count = len(self.words), len(sentence)
+        # word j (from 1) of J: 1 - j/J in the first block, j/J in the second
+        return [
+            pair
+            for j, w in enumerate(sentence, start=1)
+            for pair in ((w, 1.0 - j / count), (v + w, j / count))
+        ]
 
-    def encode(self, examples: Sequence[Encoded]) -> Batch:
-        """A batch of encoded examples."""
+    def _ages(self, count: int, generator: torch.Generator | None) -> list[int]:
+        """The ages of ``count`` story sentences, oldest first (0 = the most recent),
+        pushed back by random gaps with ``time_noise`` when ``generator`` is given."""
+        ages = list(range(count - 1, -1, -1))
+        if generator is not None and self.config.time_noise > 0 and count:
+            gaps = torch.rand(count, generator=generator) < self.config.time_noise
+            behind = torch.flip(torch.cumsum(torch.flip(gaps, [0]), 0), [0])  # gaps at or after i
+            ages = [a + int(g) for a, g in zip(ages, behind.tolist(), strict=True)]
+        return [min(a, self.config.max_sentences - 1) for a in ages]
+
+    def _steps(
+        self, example: Encoded, generator: torch.Generator | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """The input channels set at each step of one example, with their values."""
+        story = example.sentences[example.start : example.end]
+        question, answer = self.question_channel, self.answer_channel
+        if self.config.feed == "words":
+            words = [[(w, 1.0)] for s in story for w in s]
+            asked = [[(w, 1.0)] for w in example.question]
+            return [*words, [(question, 1.0)], *asked, [(answer, 1.0)]]
+        steps = [self._words(s) for s in story]
+        if self.config.temporal:
+            ages = self._ages(len(story), generator)
+            steps = [[*s, (self.time_channel + a, 1.0)] for s, a in zip(steps, ages, strict=True)]
+        return [*steps, [*self._words(example.question), (question, 1.0)], [(answer, 1.0)]]
+
+    def encode(
+        self, examples: Sequence[Encoded], generator: torch.Generator | None = None
+    ) -> Batch:
+        """A batch of encoded examples; ``generator`` draws the ``time_noise`` gaps
+        (training batches only)."""
         size = len(examples)
-        steps = [self._steps(e) for e in examples]
+        steps = [self._steps(e, generator) for e in examples]
         length = max(len(s) for s in steps)
         inputs = torch.zeros(length, size, self.input_size)
-        t_idx, b_idx, c_idx = [], [], []
+        t_idx, b_idx, c_idx, values = [], [], [], []
         for b, example_steps in enumerate(steps):
             for t, channels in enumerate(example_steps):
                 t_idx += [t] * len(channels)
                 b_idx += [b] * len(channels)
-                c_idx += channels
-        inputs[t_idx, b_idx, c_idx] = 1.0
+                c_idx += [c for c, _ in channels]
+                values += [x for _, x in channels]
+        if self.config.sentence_encoding == "bag":  # a word twice in a sentence is still 1
+            inputs[t_idx, b_idx, c_idx] = 1.0
+        else:
+            index = (torch.tensor(t_idx), torch.tensor(b_idx), torch.tensor(c_idx))
+            inputs.index_put_(index, torch.tensor(values), accumulate=True)
         answer_step = torch.tensor([len(s) - 1 for s in steps])
         columns = torch.arange(size)
         mask = torch.zeros(length, size)
@@ -270,7 +362,7 @@ class BabiTask(Task):
                 pool = int(torch.searchsorted(self._sorted_lengths, cap, right=True))
                 picks = torch.randint(0, pool, (batch_size,), generator=generator)
                 examples = [self._train[i] for i in self._by_length[picks].tolist()]
-                yield self.encode(examples)
+                yield self.encode(examples, generator if c.time_noise > 0 else None)
         elif split == "eval":
             chosen: list[int] = []
             for n, indices in self._held_by_task.items():

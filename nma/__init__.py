@@ -1,7 +1,8 @@
 """nma — Neural Memory Architectures.
 
-The public API that plugins build on: the five component interfaces, the options
-base class, the batch type, the hook marker and the errors.
+The public API that plugins build on: the five component interfaces (and streams,
+tasks in experiences), the options base class, the batch type and its helpers, the
+hook marker and the errors.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from nma.options import Options
 from nma.persistence import load_memory, save_memory
 from nma.regularizer import Regularizer
 from nma.state import State, detach_state, map_state
+from nma.stream import StreamTask, concat_batches, is_stream, pad_steps, select
 from nma.task import Batch, Ratio, Split, Task
 
 __version__ = "0.1.0"
@@ -34,10 +36,15 @@ __all__ = [
     "Regularizer",
     "Split",
     "State",
+    "StreamTask",
     "Task",
     "UsageError",
     "__version__",
     "collect_garbage",
+    "concat_batches",
+    "is_stream",
+    "pad_steps",
+    "select",
     "load_memory",
     "save_memory",
     "detach_state",

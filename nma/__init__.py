@@ -8,6 +8,13 @@ hook marker and the errors.
 from __future__ import annotations
 
 from nma.addressing import Addressing
+from nma.continual import ContinualLearningModel
+from nma.continual_metrics import (
+    average_accuracy,
+    backward_transfer,
+    forgetting,
+    forward_transfer,
+)
 from nma.controller import Controller
 from nma.errors import NmaError, PluginError, UsageError
 from nma.garbage import collect_garbage
@@ -26,6 +33,7 @@ __all__ = [
     "Addressing",
     "AddressingFactory",
     "Batch",
+    "ContinualLearningModel",
     "Ratio",
     "Controller",
     "Memory",
@@ -40,6 +48,10 @@ __all__ = [
     "Task",
     "UsageError",
     "__version__",
+    "average_accuracy",
+    "backward_transfer",
+    "forgetting",
+    "forward_transfer",
     "collect_garbage",
     "concat_batches",
     "is_stream",

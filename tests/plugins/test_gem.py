@@ -31,7 +31,7 @@ def closest_feasible(g: np.ndarray, memories: np.ndarray) -> np.ndarray:
 def test_projection_is_the_closest_gradient_satisfying_every_constraint(seed):
     rng = np.random.default_rng(seed)
     memories = rng.normal(size=(4, 7))
-    g = -memories[: 2].sum(0) + 0.3 * rng.normal(size=7)  # conflicts with some memories
+    g = -memories[:2].sum(0) + 0.3 * rng.normal(size=7)  # conflicts with some memories
     assert (memories @ g < 0).any()
     projected = gem_project(torch.tensor(g), torch.tensor(memories)).numpy()
     assert (memories @ projected >= -1e-9).all()

@@ -51,6 +51,8 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         name: _construct(registry, "regularizer", name, options)
         for name, options in config.regularizers.items()
     }
+    for regularizer in regularizers.values():
+        regularizer.bind(task)
     return Components(task=task, model=model, regularizers=regularizers)
 
 

@@ -255,6 +255,8 @@ def run_command(
 
     if not run.world.is_main:
         return
+    if run.continual is not None:
+        run.continual.print(out)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     out.print(f"Finished {run.step} steps. Held-out evaluation: {shown}.")
     out.print(f"Run directory: {escape(str(run.run_dir))}")
@@ -270,6 +272,77 @@ def _last_checkpoint_hint(run: Any) -> str:
         f"The last checkpoint (step {found[-1][0]}) is intact; continue with "
         f"nma run --resume {run.run_dir}"
     )
+
+
+@app.command("continual")
+def continual_command(
+    task: Annotated[str, typer.Option("--task", help="A stream task.")] = "permuted-digits",
+    memory: MemoryOpt = None,
+    controller: ControllerOpt = None,
+    addressing: AddressingOpt = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="naive, joint, or regularizers joined by '+' (ewc+replay); repeatable. "
+            "Default: naive, every continual-learning regularizer, joint.",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    assignments: SetOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output directory (one run per method inside it)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
+) -> None:
+    """Learn one stream with several methods side by side (same seed, same model) and
+    compare ACC, BWT, FWT and average forgetting."""
+    from datetime import datetime
+
+    from nma.config import build_raw
+    from nma.continual import (
+        compare_methods,
+        comparison_table,
+        stream_methods,
+        write_comparison,
+    )
+
+    registry = get_registry()
+    methods = method or stream_methods(registry)
+    if len(set(methods)) != len(methods):
+        raise UsageError(f"A method is named twice: {methods}.")
+    shortcuts = {
+        "components.memory": memory,
+        "components.controller": controller,
+        "components.task": task,
+        "components.addressing": addressing,
+        "train.steps": steps,
+        "train.seed": seed,
+        "train.device": device,
+    }
+    raw = build_raw(config, shortcuts, assignments or [])
+    if (raw.get("components") or {}).get("regularizer") or (raw.get("train") or {}).get("out_dir"):
+        raise UsageError(
+            "nma continual sets each method's regularizers and run directory itself: use "
+            "--method instead of components.regularizer, and --out instead of train.out_dir."
+        )
+    out_path = out_dir or Path("runs") / f"continual-{datetime.now():%Y%m%d-%H%M%S}-{task}"
+    if out_path.exists() and any(out_path.iterdir()):
+        raise UsageError(
+            f"The output directory {str(out_path)!r} is not empty; choose another with --out."
+        )
+    out_path.mkdir(parents=True, exist_ok=True)
+    results = compare_methods(raw, methods, out_path, registry, err, progress=progress)
+    title = f"{task}: ACC, BWT, FWT and average forgetting per method"
+    out.print(comparison_table(results, title))
+    command = "nma " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nma continual"
+    header = f"# {title}\n\nCommand: `{command}`\n"
+    for path in write_comparison(results, out_path, header):
+        out.print(f"Wrote {escape(str(path))}")
 
 
 @app.command("export-memory")

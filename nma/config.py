@@ -123,6 +123,17 @@ class TrainConfig(Options):
         description="Activation checkpointing: keep the state every N steps and recompute "
         "the steps between them in the backward pass; 0 stores every step.",
     )
+    experience_steps: int = Field(
+        0,
+        ge=0,
+        description="Streams (tasks in experiences): optimiser steps per experience; 0 "
+        "divides train.steps evenly among the experiences.",
+    )
+    stream_mode: Literal["sequential", "joint"] = Field(
+        "sequential",
+        description="Streams: sequential (one experience after another), or joint (all "
+        "experiences at once for as many steps: the upper reference of continual learning).",
+    )
     memory_init: str = Field(
         "",
         description="A memory file (nma export-memory) every sequence starts from; "

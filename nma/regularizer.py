@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from nma.options import Options
-from nma.task import Batch
+from nma.task import Batch, Task
 
 
 class Regularizer:
@@ -23,6 +23,12 @@ class Regularizer:
 
     def __init__(self, config: Options) -> None:
         self.config = config
+        self.task: Task | None = None
+
+    def bind(self, task: Task) -> None:
+        """Called once the run's task is built, before training: methods that score
+        stored or fresh samples (EWC's Fisher, GEM's memories) use ``task.loss``."""
+        self.task = task
 
     def penalty(self, model: nn.Module) -> Tensor | None:
         """A scalar added to the task loss, or ``None`` for no penalty."""
@@ -36,7 +42,12 @@ class Regularizer:
         """Edit gradients after ``backward()`` and before the optimiser step."""
 
     def end_experience(self, model: nn.Module, batches: Iterable[Batch]) -> None:
-        """Called when training on one experience of a stream ends (e.g. EWC's Fisher)."""
+        """Called when training on one experience of a stream ends (e.g. EWC's Fisher).
+
+        ``batches`` is an endless stream of the finished experience's training data,
+        drawn afresh from the run's seed; take as many as the method needs. The model
+        is in training mode; leave it so.
+        """
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Tensors to save in checkpoints."""

@@ -7,6 +7,8 @@ Run directory layout::
     metrics.jsonl      training and evaluation metrics, one JSON object a line
     checkpoints/       step-NNNNNNNN.safetensors, the latest few
     summary.json       the final evaluation
+    continual.json     stream tasks: the accuracy matrix R, b, ACC, BWT, FWT, forgetting
+    accuracy-matrix.png  stream tasks: R as a heatmap
     error.log          the traceback of a failed run, if any
 """
 
@@ -34,6 +36,7 @@ from nma.checkpoint import (
     save_checkpoint,
 )
 from nma.config import RunConfig, load_toml, resolve
+from nma.continual_record import ContinualRecord
 from nma.distributed import World, broadcast, launched_world, setup
 from nma.errors import NmaError, UsageError
 from nma.metrics_log import MetricsLog
@@ -57,6 +60,7 @@ class RunContext:
         device: where the model and the batches live.
         run_dir: the run directory.
         step: optimiser steps completed so far.
+        continual: for a stream task, the accuracy matrix measured so far.
     """
 
     config: RunConfig
@@ -71,6 +75,7 @@ class RunContext:
     step: int = 0
     stop_requested: bool = False
     last_eval_step: int = -1
+    continual: ContinualRecord | None = None
     started: float = field(default_factory=time.time)
 
     @property
@@ -124,7 +129,11 @@ class RunContext:
             optimizer=self.optimizer.state_dict(),
             regularizers={n: r.state_dict() for n, r in self.parts.regularizers.items()},
             rng=rng,
-            extra={"last_eval_step": self.last_eval_step, "nma_version": nma.__version__},
+            extra={
+                "last_eval_step": self.last_eval_step,
+                "nma_version": nma.__version__,
+                "continual": self.continual.to_dict() if self.continual else None,
+            },
         )
         save_checkpoint(checkpoint, path)
         keep = self.config.train.keep_checkpoints
@@ -153,6 +162,8 @@ class RunContext:
             torch.cuda.set_rng_state(checkpoint.rng["cuda"], self.device)
         self.step = checkpoint.step
         self.last_eval_step = int(checkpoint.extra.get("last_eval_step", -1))
+        continual = checkpoint.extra.get("continual")
+        self.continual = ContinualRecord.from_dict(continual) if continual else None
 
     def write_status(self, status: str, **extra: Any) -> None:
         """Update ``run.json`` (rank 0 only)."""

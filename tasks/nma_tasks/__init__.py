@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from nma import Register, hookimpl
+from nma_tasks.algorithmic_stream import AlgorithmicStreamTask
 from nma_tasks.associative_recall import AssociativeRecallTask
 from nma_tasks.babi import BabiTask
 from nma_tasks.copy import CopyTask
 from nma_tasks.kg_completion import KgCompletionTask
 from nma_tasks.knowledge import KnowledgeTask
 from nma_tasks.logical import LogicalTask
+from nma_tasks.permuted_digits import PermutedDigitsTask
 from nma_tasks.priority_sort import PrioritySortTask
 from nma_tasks.repeat_copy import RepeatCopyTask
+from nma_tasks.split_digits import SplitDigitsTask
 from nma_tasks.temporal import TemporalTask
 
 __all__ = [
+    "AlgorithmicStreamTask",
     "AssociativeRecallTask",
     "BabiTask",
     "CopyTask",
     "KgCompletionTask",
     "KnowledgeTask",
     "LogicalTask",
+    "PermutedDigitsTask",
     "PrioritySortTask",
     "RepeatCopyTask",
+    "SplitDigitsTask",
     "TemporalTask",
     "nma_register_tasks",
 ]
@@ -39,3 +45,6 @@ def nma_register_tasks(register: Register) -> None:
     register("associative-recall", AssociativeRecallTask)
     register("priority-sort", PrioritySortTask)
     register("kg-completion", KgCompletionTask)
+    register("permuted-digits", PermutedDigitsTask)
+    register("split-digits", SplitDigitsTask)
+    register("algorithmic-stream", AlgorithmicStreamTask)

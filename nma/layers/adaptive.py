@@ -76,6 +76,8 @@ class AdaptiveMemory(Memory):
         self.addressing_spec = (addressing, addressing_options)
         self.min_slots, self.max_slots = min_slots, max_slots
         self.grow_above, self.shrink_below, self.threshold = grow_above, shrink_below, threshold
+        if "slots" not in get_registry().get("memory", memory).Config.model_fields:
+            raise ValueError(f"memory {memory!r} has no 'slots' option to adapt")
         self.slots = slots if slots is not None else min_slots
         self.memory = self._build(self.slots)
         self._check_resizable()
@@ -92,16 +94,14 @@ class AdaptiveMemory(Memory):
     def _check_resizable(self) -> None:
         other = self._build(self.max_slots if self.slots != self.max_slots else self.min_slots)
         probe = self.memory.initial_state(1, torch.device("cpu"), torch.float32)
-        if "slots" not in type(self.memory).Config.model_fields:
-            raise ValueError(f"memory {self.name!r} has no 'slots' option to adapt")
-        if self.memory.slot_usage(probe) is None:
-            raise ValueError(f"memory {self.name!r} reports no slot usage to adapt by")
         shapes = {k: v.shape for k, v in self.memory.state_dict().items()}
         if shapes != {k: v.shape for k, v in other.state_dict().items()} or (
             other.interface_size,
             other.read_size,
         ) != (self.memory.interface_size, self.memory.read_size):
             raise ValueError(f"memory {self.name!r} changes its parameters with its slot count")
+        if self.memory.slot_usage(probe) is None:
+            raise ValueError(f"memory {self.name!r} reports no slot usage to adapt by")
 
     def resize(self, slots: int) -> None:
         """Rebuild the memory with ``slots`` slots, keeping its parameter objects."""

@@ -29,16 +29,16 @@ def test_gates_shut_and_open(memory: str) -> None:
     for _ in range(2):  # fill the memory a little, gates half open
         _, state = gated(torch.randn(2, gated.interface_size, dtype=torch.float64), state)
     raw = torch.randn(2, inner.interface_size, dtype=torch.float64)
-    shut = torch.cat([torch.full((2, 2), -800.0, dtype=torch.float64), raw], dim=-1)
-    reads, kept = gated(shut, state)
-    assert torch.all(reads == 0)
+    gates = torch.tensor([[-800.0, 800.0]] * 2, dtype=torch.float64)  # write shut, read open
+    reads, kept = gated(torch.cat([gates, raw], dim=-1), state)
+    assert torch.allclose(reads, inner(raw, state.memory)[0])
     for before, after in zip(_flat(state.memory), _flat(kept.memory), strict=True):
         if before.is_floating_point():
             assert torch.equal(before, after)
-    opened = torch.cat([torch.full((2, 2), 800.0, dtype=torch.float64), raw], dim=-1)
-    reads, written = gated(opened, state)
+    gates = torch.tensor([[800.0, 0.0]] * 2, dtype=torch.float64)  # write open, read halved
+    reads, written = gated(torch.cat([gates, raw], dim=-1), state)
     expected_reads, expected = inner(raw, state.memory)
-    assert torch.allclose(reads, expected_reads)
+    assert torch.allclose(reads, 0.5 * expected_reads)
     for got, want in zip(_flat(written.memory), _flat(expected), strict=True):
         assert torch.allclose(got.double(), want.double())
     assert set(gated.inspect(written)) >= {"write_gate", "read_gate", "read_weights"}

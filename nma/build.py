@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from nma.config import RunConfig
+from nma.controller import Controller
 from nma.errors import PluginError
 from nma.memory import Memory
 from nma.model import MemoryModel
@@ -94,6 +95,32 @@ def build_memory(
             return addressing_cls(addressing_config, width=width, heads=heads)
 
     return _construct(registry, "memory", name, config, addressing=factory)
+
+
+def build_controller(
+    name: str,
+    input_size: int,
+    options: dict[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> Controller:
+    """Build a registered controller by name, as a plain ``nn.Module``.
+
+    Args:
+        name: the controller's registered name (``lstm``, ``gru``, ``mlp``, ...).
+        input_size: the width of one step's input.
+        options: its options (validated; defaults for the rest).
+        registry: the registry to use; the process-wide one by default.
+
+    Raises:
+        UsageError: for unknown names or invalid options.
+    """
+    from nma.config import validate_options
+    from nma.registry import get_registry
+
+    registry = registry or get_registry()
+    cls = registry.get("controller", name)
+    config = validate_options(cls.Config, options or {}, "controller", name)
+    return _construct(registry, "controller", name, config, input_size=input_size)
 
 
 def _construct_addressing(cls: type, config: RunConfig, width: int, heads: int) -> Any:

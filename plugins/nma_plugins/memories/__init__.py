@@ -1,9 +1,10 @@
-"""First-party memories: ``ntm`` (Graves et al. 2014)."""
+"""First-party memories; docs/memories.md describes each."""
 
 from __future__ import annotations
 
 from nma import Register, hookimpl
 from nma_plugins.memories.associative import AssociativeMemory
+from nma_plugins.memories.cell import MemoryCellMemory
 from nma_plugins.memories.dnc import DNCMemory
 from nma_plugins.memories.hierarchical import HierarchicalMemory
 from nma_plugins.memories.kv import KVMemory
@@ -18,7 +19,7 @@ __all__ = ["NTMMemory", "NTMState", "nma_register_memories"]
 
 @hookimpl
 def nma_register_memories(register: Register) -> None:
-    """Register the Neural Turing Machine memory."""
+    """Register the first-party memories."""
     register("ntm", NTMMemory)
     register("sam", SAMMemory)
     register("dnc", DNCMemory)
@@ -28,3 +29,4 @@ def nma_register_memories(register: Register) -> None:
     register("associative", AssociativeMemory)
     register("hierarchical", HierarchicalMemory)
     register("neural", NeuralMemory)
+    register("cell", MemoryCellMemory)

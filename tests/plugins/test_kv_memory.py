@@ -40,7 +40,9 @@ def ref_attention(query, keys, values, presence):
     return out, weights
 
 
-def ref_step(interface, keys, values, presence, queue, heads, key_size, width, hops):
+def ref_step(
+    interface, keys, values, presence, queue, heads, key_size, width, hops, read_query=False
+):
     """One step for one batch element: write the slot whose queue place is 0, then read.
 
     Returns reads (heads * width,), keys, values, presence, queue, read weights (heads, N),
@@ -70,9 +72,9 @@ def ref_step(interface, keys, values, presence, queue, heads, key_size, width, h
         for hop in range(hops):
             out, weights = ref_attention(u, keys, values, presence)
             total = [a + b for a, b in zip(total, out, strict=True)]
-            if hop + 1 < hops:  # u^{k+1} = u^k + o^k
+            if hop + 1 < hops or read_query:  # u^{k+1} = u^k + o^k
                 u = [a + b for a, b in zip(u, out, strict=True)]
-        reads += total
+        reads += u if read_query else total
         read_weights.append(weights)
     write = [gate if i == slot else 0.0 for i in range(n)]
     return reads, keys, values, presence, queue, read_weights, write
@@ -136,6 +138,8 @@ def test_config_defaults_and_limits() -> None:
 def test_hops_need_matching_sizes() -> None:
     with pytest.raises(ValueError, match="key_size == width"):
         KVMemory(KVMemory.Config(key_size=8, width=4, hops=2))
+    with pytest.raises(ValueError, match="read_query"):
+        KVMemory(KVMemory.Config(key_size=8, width=4, read_query=True))
     KVMemory(KVMemory.Config(key_size=8, width=4, hops=1))
     KVMemory(KVMemory.Config(key_size=4, width=4, hops=3))
 
@@ -231,11 +235,11 @@ def test_empty_memory_reads_zeros() -> None:
 # --- whole steps ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hops", [1, 3])
-def test_full_steps_match_reference(hops: int) -> None:
+@pytest.mark.parametrize(("hops", "read_query"), [(1, False), (3, False), (1, True), (3, True)])
+def test_full_steps_match_reference(hops: int, read_query: bool) -> None:
     rng = np.random.default_rng(hops)
-    key_size = W if hops > 1 else D
-    memory = make(hops=hops, key_size=key_size)
+    key_size = W if hops > 1 or read_query else D
+    memory = make(hops=hops, key_size=key_size, read_query=read_query)
     state = random_state(rng, key_size=key_size)
     refs = [
         (
@@ -250,7 +254,7 @@ def test_full_steps_match_reference(hops: int) -> None:
         interface = rng.normal(scale=1.5, size=(B, memory.interface_size))
         reads, state = memory(t(interface), state)
         for b in range(B):
-            out = ref_step(list(interface[b]), *refs[b], R, key_size, W, hops)
+            out = ref_step(list(interface[b]), *refs[b], R, key_size, W, hops, read_query)
             want_reads, keys, values, presence, queue, read_w, write_w = out
             refs[b] = (keys, values, presence, queue)
             np.testing.assert_allclose(reads[b].numpy(), want_reads, rtol=0, atol=TOL)

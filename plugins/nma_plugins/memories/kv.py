@@ -78,7 +78,8 @@ class KVMemory(Memory):
     functions of the controller output (the model's interface layer), which plays the
     part of Vaswani et al.'s learned projections; the memory adds none of its own
     (see docs/memories.md, section kv). A step returns the heads' reads concatenated,
-    ``read_size = R W``: per head the sum of its hops' outputs, ``o^1`` for one hop.
+    ``read_size = R W``: per head the sum of its hops' outputs, ``o^1`` for one hop,
+    plus its query ``u^1`` with ``read_query`` (so ``u^{K+1}``).
 
     Args:
         config: a :class:`KVMemory.Config`.
@@ -86,8 +87,8 @@ class KVMemory(Memory):
             the memory's own).
 
     Raises:
-        ValueError: when ``hops > 1`` and ``key_size != width`` (the hop update
-            ``u + o`` adds a value to a query).
+        ValueError: when ``hops > 1`` or ``read_query`` and ``key_size != width`` (the
+            hop update ``u + o`` adds a value to a query).
     """
 
     class Config(Options):
@@ -107,6 +108,14 @@ class KVMemory(Memory):
                 "more than 1 needs key_size == width."
             ),
         )
+        read_query: bool = Field(
+            False,
+            description=(
+                "Each head reads u^{K+1} = u^1 + o^1 + ... + o^K, its query with the hops' "
+                "outputs added, the vector End-To-End Memory Networks answer from (section "
+                "2.2), instead of o^1 + ... + o^K; needs key_size == width."
+            ),
+        )
         eps: float = Field(
             1e-6,
             gt=0,
@@ -122,11 +131,11 @@ class KVMemory(Memory):
 
     def __init__(self, config: Config, addressing: AddressingFactory | None = None) -> None:
         super().__init__(config, addressing)
-        if config.hops > 1 and config.key_size != config.width:
+        if (config.hops > 1 or config.read_query) and config.key_size != config.width:
             raise ValueError(
-                "KVMemory with hops > 1 needs key_size == width: the next hop's query is "
-                f"u + o, a query plus a value (got key_size={config.key_size}, "
-                f"width={config.width})."
+                "KVMemory with hops > 1 or read_query needs key_size == width: the next "
+                "hop's query and the read_query read are u + o, a query plus a value (got "
+                f"key_size={config.key_size}, width={config.width})."
             )
         self.slots = config.slots
         self.width = config.width
@@ -189,6 +198,8 @@ class KVMemory(Memory):
         reads, read_weights = multi_hop_attention(
             queries, keys, values, presence, self.config.hops, self.config.eps
         )  # (B, R, W), (B, R, N)
+        if self.config.read_query:
+            reads = reads + queries  # u^{K+1} = u^1 + sum_k o^k
         new_state = KVState(keys, values, presence, queue, read_weights, write_weights.unsqueeze(1))
         return reads.reshape(batch, self.read_size), new_state
 

@@ -126,7 +126,7 @@ class MemoryAnalyzer:
         before, after = contents[:-1], contents[1:]
         change = torch.linalg.matrix_norm(after - before)
         scale = torch.linalg.matrix_norm(after) + torch.linalg.matrix_norm(before) + self.eps
-        drift = (change / scale).flatten(1).mean(dim=1)
+        drift = (change / scale).reshape(change.shape[0], -1).mean(dim=1)
         return Stability(drift=drift, stability=1.0 - drift.mean().item())
 
     def compute_retrieval_accuracy(self, written: Tensor, retrieved: Tensor) -> float:

@@ -67,7 +67,16 @@ class MemoryVisualizer:
     def _figure(self, panels: int, title: str) -> tuple[Figure, list[Axes]]:
         rows, columns = self.grid(panels)
         width, height = self.panel_size
-        fig = Figure(figsize=(columns * width, rows * height), dpi=self.dpi, layout="tight")
+        fig = Figure(figsize=(columns * width, rows * height), dpi=self.dpi)
+        # fixed margins in inches (a layout engine would double the drawing time)
+        fig.subplots_adjust(
+            left=0.6 / (columns * width),
+            right=1 - 0.45 / (columns * width),
+            bottom=0.5 / (rows * height),
+            top=1 - 0.55 / (rows * height),
+            wspace=0.4,
+            hspace=0.55,
+        )
         grid = fig.subplots(rows, columns, squeeze=False)
         axes = [ax for row in grid for ax in row]
         for ax in axes[panels:]:

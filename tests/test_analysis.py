@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,3 +123,16 @@ def test_summary_of_a_recording_and_usage_from_writes() -> None:
     assert summary["read_entropy"] == pytest.approx(math.log(slots))
     recording.series["usage"] = torch.zeros(steps, 1, slots)  # a usage of its own wins
     assert analyzer.summarize(recording)["utilization"] == 0.0
+
+
+def test_the_examples_of_docs_analysis_run(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    doc = Path(__file__).resolve().parents[1] / "docs" / "analysis.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "analysis_doc"}
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        for index, block in enumerate(blocks):
+            exec(compile(block, f"{doc.name}, block {index + 1}", "exec"), namespace)  # noqa: S102
+    assert (tmp_path / "attention.png").is_file()

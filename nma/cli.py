@@ -147,6 +147,12 @@ def run_command(
         typer.Option("--resume", help="Continue the run in this directory from its checkpoint."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="At the end, record the memory and write the figures (as nma plot)."
+        ),
+    ] = False,
 ) -> None:
     """Assemble a model from plugins, train it, evaluate it and save the run."""
     from nma.distributed import teardown
@@ -260,6 +266,44 @@ def run_command(
     shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     out.print(f"Finished {run.step} steps. Held-out evaluation: {shown}.")
     out.print(f"Run directory: {escape(str(run.run_dir))}")
+    if plot:
+        from nma.run_figures import draw_or_explain
+
+        _print_written(draw_or_explain(run), run.run_dir)
+
+
+def _print_written(paths: list[Path], run_dir: Path) -> None:
+    names = ", ".join(str(p.relative_to(run_dir)) for p in paths)
+    out.print(f"Wrote {escape(names)} in {escape(str(run_dir))}.")
+
+
+@app.command("plot")
+def plot_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a checkpoint.")],
+    sequences: Annotated[
+        int, typer.Option(min=1, help="Held-out sequences to record (the first ones).")
+    ] = 4,
+) -> None:
+    """Record a trained run's memory on held-out sequences and write its figures (PNG)
+    and analysis into the run directory."""
+    from nma.run_figures import plot_run_dir
+
+    _print_written(plot_run_dir(run_dir, get_registry(), err, sequences), run_dir)
+
+
+@app.command("compare")
+def compare_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
+    output: Annotated[
+        Path, typer.Option("--out", help="The figure to write (PNG).", dir_okay=False)
+    ] = Path("comparison.png"),
+) -> None:
+    """Draw several runs' training curves on one figure and print their final metrics."""
+    from nma.run_figures import compare_runs
+
+    table, path = compare_runs(run_dirs, output)
+    out.print(table)
+    out.print(f"Wrote {escape(str(path))}")
 
 
 def _last_checkpoint_hint(run: Any) -> str:

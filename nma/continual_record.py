@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from nma.checkpoint import atomic_write_text
 from nma.continual_metrics import average_accuracy, summarize
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 RECORD_FILE = "continual.json"
 FIGURE_FILE = "accuracy-matrix.png"
@@ -116,19 +119,16 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def plot_accuracy_matrix(record: ContinualRecord, path: Path, title: str = "") -> Path:
-    """Draw R as a heatmap (rows: after training experience i; columns: experience
-    j), each cell labelled with its value, and save it to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def accuracy_matrix_figure(record: ContinualRecord, title: str = "", dpi: int = 100) -> Figure:
+    """R as a heatmap (rows: after training experience i; columns: experience j), each
+    cell labelled with its value. The figure is ``1.2 + 0.9 E`` by ``1.0 + 0.6 max(rows,
+    1)`` inches for ``E`` experiences, at ``dpi``."""
+    from matplotlib.figure import Figure
 
     rows = record.rows
     labels = ["all (joint)"] if record.joint else record.names[: len(rows)]
-    fig, ax = plt.subplots(
-        figsize=(1.2 + 0.9 * len(record.names), 1.0 + 0.6 * max(len(rows), 1)), dpi=100
-    )
+    fig = Figure(figsize=(1.2 + 0.9 * len(record.names), 1.0 + 0.6 * max(len(rows), 1)), dpi=dpi)
+    ax = fig.add_subplot()
     image = ax.imshow(rows or [[0.0] * len(record.names)], vmin=0.0, vmax=1.0, cmap="viridis")
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
@@ -141,7 +141,12 @@ def plot_accuracy_matrix(record: ContinualRecord, path: Path, title: str = "") -
     ax.set_title(title or "accuracy matrix R", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_matrix(record: ContinualRecord, path: Path, title: str = "") -> Path:
+    """Draw :func:`accuracy_matrix_figure` and save it to ``path`` (PNG)."""
+    fig = accuracy_matrix_figure(record, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path

@@ -15,6 +15,12 @@ from nma.state import State
 AddressingFactory = Callable[[int, int], Addressing]
 """Builds the addressing scheme a user chose: ``factory(width, heads) -> Addressing``."""
 
+INSPECTED_FIELDS: tuple[str, ...] = ("read_weights", "write_weights", "usage", "memory", "keys")
+"""The state fields that :meth:`Memory.inspect` returns by default, when a memory's
+state has them: ``read_weights`` ``(B, R, N)``, ``write_weights`` ``(B, Wh, N)``,
+``usage`` ``(B, N)`` in ``[0, 1]``, ``memory`` ``(B, N, W)`` (the stored contents,
+values for a key-value memory) and ``keys`` ``(B, N, D)``."""
+
 
 class Memory(nn.Module):
     """An external memory that a controller reads and writes one step at a time.
@@ -96,6 +102,18 @@ class Memory(nn.Module):
         Returns named tensors with the batch first, e.g. ``read_weights``
         ``(B, read_heads, slots)``, ``write_weights`` ``(B, write_heads, slots)``,
         ``usage`` ``(B, slots)``, ``memory`` ``(B, slots, width)``. It has no side
-        effects and costs nothing unless called.
+        effects and costs nothing unless called (:class:`nma.recording.Recorder` calls
+        it once per step while recording an evaluation).
+
+        The default returns the fields of a NamedTuple state that carry one of the
+        names of :data:`INSPECTED_FIELDS`, so a memory whose state uses these names
+        is recorded and plotted without overriding this. Override it to return dense
+        weightings from a sparse state, to rename fields, or to add quantities of
+        your own (every name becomes a recorded series).
         """
-        return {}
+        fields = getattr(state, "_fields", ())
+        return {
+            name: getattr(state, name)
+            for name in INSPECTED_FIELDS
+            if name in fields and isinstance(getattr(state, name), Tensor)
+        }

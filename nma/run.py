@@ -10,6 +10,8 @@ Run directory layout::
     continual.json     stream tasks: the accuracy matrix R, b, ACC, BWT, FWT, forgetting
     accuracy-matrix.png  stream tasks: R as a heatmap
     error.log          the traceback of a failed run, if any
+    recording.safetensors, analysis.json, figures/*.png
+                       written by nma plot and nma run --plot (nma.run_figures)
 """
 
 from __future__ import annotations

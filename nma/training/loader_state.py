@@ -4,7 +4,8 @@ sees the same batches as an uninterrupted one.
 A shuffling loader draws its order (and its workers' seeds) when an epoch starts,
 from its ``generator`` (or its sampler's), or from the global generator when it has
 none. Saving those states at the start of an epoch, restoring them, and skipping the
-batches already used reproduces the epoch exactly.
+batches already used reproduces the epoch exactly. A validation loader's generators
+are saved as they are at the checkpoint.
 """
 
 from __future__ import annotations
@@ -36,18 +37,27 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
     return found
 
 
+def generator_states(loader: Any, prefix: str) -> dict[str, Tensor]:
+    """The states of ``loader``'s generators, as ``{prefix}loader-{i}``."""
+    return {f"{prefix}loader-{i}": g.get_state() for i, g in enumerate(loader_generators(loader))}
+
+
+def restore_generators(states: dict[str, Tensor], loader: Any, prefix: str) -> None:
+    """Set ``loader``'s generators to what :func:`generator_states` saved."""
+    for i, gen in enumerate(loader_generators(loader)):
+        key = f"{prefix}loader-{i}"
+        if key in states:
+            gen.set_state(states[key])
+
+
 def epoch_start_states(loader: Any, device: torch.device) -> dict[str, Tensor]:
     """The global generators' and the loader's generators' states, under :data:`PREFIX`."""
     states = {f"{PREFIX}{k}": v for k, v in rng_states(device).items()}
-    for i, gen in enumerate(loader_generators(loader)):
-        states[f"{PREFIX}loader-{i}"] = gen.get_state()
+    states.update(generator_states(loader, PREFIX))
     return states
 
 
 def restore_epoch_start(states: dict[str, Tensor], loader: Any, device: torch.device) -> None:
     """Set the generators back to what :func:`epoch_start_states` saved."""
     set_rng_states(states, device, PREFIX)
-    for i, gen in enumerate(loader_generators(loader)):
-        key = f"{PREFIX}loader-{i}"
-        if key in states:
-            gen.set_state(states[key])
+    restore_generators(states, loader, PREFIX)

@@ -46,9 +46,17 @@ from nma.training.adapters import (
 )
 from nma.training.early_stopping import EarlyStopping
 from nma.training.history import History
-from nma.training.loader_state import epoch_start_states, restore_epoch_start
+from nma.training.loader_state import (
+    epoch_start_states,
+    generator_states,
+    restore_epoch_start,
+    restore_generators,
+)
 from nma.training.regularizers import RegularizerSpec, resolve_regularizers
 from nma.training.validate import check_trainer_arguments, resolve_device
+
+VAL_PREFIX = "val/"
+"""Where a checkpoint keeps the validation loader's generators."""
 
 Metric = Callable[[Tensor, Tensor], MetricValue]
 """``value = metric(outputs, targets)`` of one batch: a mean over its sequences, or a
@@ -264,7 +272,9 @@ class MemoryTrainer:
         for _ in range(skip):
             next(batches)
         if resumed is not None:
-            set_rng_states(resumed.rng, self.device)
+            restore_generators(resumed.rng, val_loader, VAL_PREFIX)
+            if skip:  # the generators as they were after the batches skipped
+                set_rng_states(resumed.rng, self.device)
         loss_sum, count = (resumed.loss_sum, resumed.count) if resumed else (0.0, 0)
         done, call_start = skip, self._call_start
         for item in batches:
@@ -279,7 +289,7 @@ class MemoryTrainer:
             display.advance(self.step - call_start, loss=loss)
             if self.checkpoint_dir and checkpoint_due(self.step, self.checkpoint_every):
                 mid = {"loss_sum": loss_sum, "count": count, "call_steps": self.step - call_start}
-                self._save(epoch, done, start, stopper, mid)
+                self._save(epoch, done, start, val_loader, stopper, mid)
         if count == 0:
             raise UsageError("The training DataLoader yielded no batch.")
         self.history.train.append(loss_sum / count)
@@ -300,7 +310,8 @@ class MemoryTrainer:
         display.print(line)
         if self.checkpoint_dir:
             call = {"call_steps": self.step - call_start}
-            self._save(epoch + 1, 0, epoch_start_states(loader, self.device), stopper, call)
+            start = epoch_start_states(loader, self.device)
+            self._save(epoch + 1, 0, start, val_loader, stopper, call)
         return stop
 
     def _set_lr(self, step: int, total: int | None) -> None:
@@ -315,6 +326,7 @@ class MemoryTrainer:
         epoch: int,
         batch: int,
         start: dict[str, Tensor],
+        val_loader: Iterable[Any] | None,
         stopper: EarlyStopping | None,
         more: dict[str, Any],
     ) -> None:
@@ -328,7 +340,7 @@ class MemoryTrainer:
             "early_stopping": stopper.to_dict() if stopper else None,
             **more,
         }
-        rng = {**rng_states(self.device), **start}
+        rng = {**rng_states(self.device), **start, **generator_states(val_loader, VAL_PREFIX)}
         checkpoint = training_checkpoint(
             self.step, self.model, self.optimizer, self.regularizers, rng, extra
         )

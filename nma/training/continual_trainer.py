@@ -230,6 +230,11 @@ class ContinualLearningTrainer:
         console.print(table)
 
     def _add_task(self, task_id: Hashable, loader: Iterable[Any]) -> None:
+        if loader is None or not hasattr(loader, "__iter__"):
+            raise UsageError(
+                f"The held-out data of task {task_id!r} must be a DataLoader of (inputs, "
+                f"targets) batches, not {type(loader).__name__}."
+            )
         if task_id in self._eval_loaders:
             raise UsageError(f"The task {task_id!r} is given twice.")
         self._eval_loaders[task_id] = loader

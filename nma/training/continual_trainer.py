@@ -184,7 +184,8 @@ class ContinualLearningTrainer:
         row = [self._accuracy(j) for j in range(len(self.task_ids))]
         self.record.rows.append(row)
         shown = " ".join(f"{v:.3f}" for v in row)
-        self.trainer.console.print(f"[cyan]after task {task_id!r}[/cyan]: accuracy {shown}")
+        if self.trainer.show_progress:
+            self.trainer.console.print(f"[cyan]after task {task_id!r}[/cyan]: accuracy {shown}")
         return history
 
     def evaluate(self, task_id: Hashable) -> float:

@@ -307,7 +307,8 @@ class MemoryTrainer:
                 stop = self.history.stopped_early = epoch + 1 < epochs
                 if stop:
                     line += f" (no improvement for {stopper.patience} epochs: stopping)"
-        display.print(line)
+        if self.show_progress:
+            display.print(line)
         if self.checkpoint_dir:
             call = {"call_steps": self.step - call_start}
             start = epoch_start_states(loader, self.device)

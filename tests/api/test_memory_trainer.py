@@ -262,3 +262,12 @@ def test_progress_with_rich_and_in_a_notebook_with_tqdm(monkeypatch: pytest.Monk
     writes = [m for kind, m in calls if kind == "write"]
     assert len(writes) == 2 and writes[0].startswith("epoch 1/2: train loss")
     assert any(kind == "postfix" and "val_loss" in m for kind, m in calls)  # type: ignore[operator]
+
+
+def test_no_progress_prints_nothing_even_on_a_given_console() -> None:
+    out = io.StringIO()
+    model = nn.Linear(8, 8)
+    trainer = MemoryTrainer(model, torch.optim.Adam(model.parameters()), nn.BCEWithLogitsLoss(),
+                            "cpu", progress=False, console=Console(file=out))  # fmt: skip
+    trainer.train(delayed_bits(16), epochs=1)
+    assert out.getvalue() == ""

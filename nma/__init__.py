@@ -2,13 +2,17 @@
 
 The public API that plugins build on: the five component interfaces (and streams,
 tasks in experiences), the options base class, the batch type and its helpers, the
-hook marker and the errors.
+hook marker and the errors; and, for your own data, the trainers
+(:class:`MemoryTrainer`, :class:`ContinualLearningTrainer`, from :mod:`nma.training`)
+and :class:`ContinualLearningModel` (from :mod:`nma.models`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from nma.addressing import Addressing
-from nma.continual import ContinualLearningModel
+from nma.continual import ContinualExperiment
 from nma.continual_metrics import (
     average_accuracy,
     backward_transfer,
@@ -29,14 +33,36 @@ from nma.task import Batch, Ratio, Split, Task
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "ContinualLearningModel": "nma.models.continual_learning_model",
+    "ContinualLearningTrainer": "nma.training",
+    "MemoryTrainer": "nma.training",
+}
+"""Names imported on first use, so that ``import nma`` (and the CLI) stays quick."""
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :data:`_LAZY`, imported on first access (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nma' has no attribute {name!r}")
+
+
 __all__ = [
     "Addressing",
     "AddressingFactory",
     "Batch",
+    "ContinualExperiment",
     "ContinualLearningModel",
+    "ContinualLearningTrainer",
     "Ratio",
     "Controller",
     "Memory",
+    "MemoryTrainer",
     "NmaError",
     "Options",
     "PluginError",

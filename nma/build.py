@@ -123,6 +123,28 @@ def build_controller(
     return _construct(registry, "controller", name, config, input_size=input_size)
 
 
+def build_regularizer(
+    name: str, options: dict[str, Any] | None = None, registry: Registry | None = None
+) -> Regularizer:
+    """Build a registered regularizer by name (``ewc``, ``si``, ``replay``, ...).
+
+    Args:
+        name: the regularizer's registered name (``nma list-plugins``).
+        options: its options (validated; defaults for the rest).
+        registry: the registry to use; the process-wide one by default.
+
+    Raises:
+        UsageError: for unknown names or invalid options.
+    """
+    from nma.config import validate_options
+    from nma.registry import get_registry
+
+    registry = registry or get_registry()
+    cls = registry.get("regularizer", name)
+    config = validate_options(cls.Config, options or {}, "regularizer", name)
+    return _construct(registry, "regularizer", name, config)
+
+
 def _construct_addressing(cls: type, config: RunConfig, width: int, heads: int) -> Any:
     try:
         return cls(config.addressing, width=width, heads=heads)

@@ -1,5 +1,7 @@
-"""Continual learning from Python and from ``nma continual``: one stream, one memory
-model, one or several methods (regularizers, naive fine-tuning, joint training).
+"""Continual learning on a registered stream, from Python (:class:`ContinualExperiment`)
+and from ``nma continual``: one stream, one memory model, one or several methods
+(regularizers, naive fine-tuning, joint training). For your own data and models, see
+:class:`nma.training.ContinualLearningTrainer`.
 
 A *method* is ``naive`` (fine-tuning, no regularizer), ``joint`` (all experiences at
 once: the upper reference), or the names of one or more regularizers joined by ``+``
@@ -107,15 +109,15 @@ class MethodResult:
         }
 
 
-class ContinualLearningModel:
-    """A memory model learning a stream with continual-learning regularizers.
+class ContinualExperiment:
+    """A memory model learning a registered stream with continual-learning regularizers.
 
     A thin layer over the registry and the trainer: the same run (directory,
     checkpoints, ``continual.json``, heatmap) as ``nma run`` on a stream::
 
-        from nma import ContinualLearningModel
+        from nma import ContinualExperiment
 
-        clm = ContinualLearningModel(
+        clm = ContinualExperiment(
             task="permuted-digits", memory="ntm", controller="lstm",
             regularizers=["ewc", "replay"],
             options={"task": {"num_experiences": 5}, "train": {"experience_steps": 300},

@@ -35,12 +35,18 @@ from nma.checkpoint import (
     checkpoint_path,
     list_checkpoints,
     load_checkpoint,
-    save_checkpoint,
 )
 from nma.config import RunConfig, load_toml, resolve
 from nma.continual_record import ContinualRecord
 from nma.distributed import World, broadcast, launched_world, setup
 from nma.errors import NmaError, UsageError
+from nma.loop import (
+    restore_training_state,
+    rng_states,
+    set_rng_states,
+    training_checkpoint,
+    write_checkpoint,
+)
 from nma.metrics_log import MetricsLog
 from nma.persistence import load_memory
 from nma.registry import Registry
@@ -119,49 +125,36 @@ class RunContext:
 
     def save_checkpoint(self) -> Path:
         """Write a checkpoint of the current step and prune old ones (rank 0 only)."""
-        path = checkpoint_path(self.checkpoint_dir, self.step)
         if not self.world.is_main:
-            return path
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        checkpoint = Checkpoint(
-            step=self.step,
-            model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
-            regularizers={n: r.state_dict() for n, r in self.parts.regularizers.items()},
-            rng=rng,
+            return checkpoint_path(self.checkpoint_dir, self.step)
+        checkpoint = training_checkpoint(
+            self.step,
+            self.model,
+            self.optimizer,
+            self.parts.regularizers,
+            rng_states(self.device),
             extra={
                 "last_eval_step": self.last_eval_step,
                 "nma_version": nma.__version__,
                 "continual": self.continual.to_dict() if self.continual else None,
             },
         )
-        save_checkpoint(checkpoint, path)
-        keep = self.config.train.keep_checkpoints
-        for _, old in list_checkpoints(self.checkpoint_dir)[:-keep]:
-            old.unlink(missing_ok=True)
-        return path
+        return write_checkpoint(checkpoint, self.checkpoint_dir, self.config.train.keep_checkpoints)
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Load a checkpoint into the model, optimiser, regularizers and generators."""
-        try:
-            self.model.load_state_dict(checkpoint.model)
-            self.optimizer.load_state_dict(checkpoint.optimizer)
-            if self.config.train.cuda_graph:  # the captured update reads lr from a tensor
-                for group in self.optimizer.param_groups:
-                    group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise UsageError(
-                f"The checkpoint does not fit this run's model ({exc}). Was the run "
-                f"directory's config.toml edited?"
-            ) from None
-        for name, regularizer in self.parts.regularizers.items():
-            regularizer.load_state_dict(checkpoint.regularizers.get(name, {}))
-        if "torch" in checkpoint.rng:
-            torch.set_rng_state(checkpoint.rng["torch"])
-        if "cuda" in checkpoint.rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(checkpoint.rng["cuda"], self.device)
+        restore_training_state(
+            checkpoint,
+            self.model,
+            self.optimizer,
+            self.parts.regularizers,
+            what="run's model",
+            advice="Was the run directory's config.toml edited?",
+        )
+        if self.config.train.cuda_graph:  # the captured update reads lr from a tensor
+            for group in self.optimizer.param_groups:
+                group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        set_rng_states(checkpoint.rng, self.device)
         self.step = checkpoint.step
         self.last_eval_step = int(checkpoint.extra.get("last_eval_step", -1))
         continual = checkpoint.extra.get("continual")

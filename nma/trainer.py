@@ -1,9 +1,14 @@
-"""The training loop: one place where a run's steps, evaluations and checkpoints happen."""
+"""The training loop of a run (``nma run``): one place where its steps, evaluations and
+checkpoints happen.
+
+The step itself, the regularizers' hooks, the learning-rate schedule, evaluation and
+the checkpoint cadence are :mod:`nma.loop`'s, shared with the Python API's trainers
+(:mod:`nma.training`).
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,11 +22,32 @@ from nma.continual_record import FIGURE_FILE, ContinualRecord, plot_accuracy_mat
 from nma.cuda_graph import GraphedStep
 from nma.distributed import World, any_rank
 from nma.errors import UsageError
-from nma.progress import TrainProgress
+from nma.loop import (
+    augment_batch,
+    autocast,
+    checkpoint_due,
+    end_experience,
+    evaluate_batches,
+    lr_factor,
+    optimizer_step,
+)
+from nma.progress import TrainProgress, showing
 from nma.run import RunContext
 from nma.seeding import EVAL_SEED, generator
 from nma.stream import is_stream
 from nma.task import Batch, MetricValue, Task, combine_metrics
+
+__all__ = [
+    "Schedule",
+    "StopRequested",
+    "autocast",
+    "evaluate",
+    "evaluate_experiences",
+    "learning_rate",
+    "set_learning_rate",
+    "train",
+    "training_step",
+]
 
 
 class StopRequested(Exception):
@@ -99,14 +125,12 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
     if cfg.cuda_graph:
         step_fn = GraphedStep(step_fn)
     model.train()
-    with progress if show_progress else _nullcontext(progress):
+    with showing(progress, show_progress):
         while run.step < plan.total:
             if run.step // plan.per_experience != experience:
                 experience = run.step // plan.per_experience
                 stream = _train_batches(run, plan, experience)
-            batch = next(stream).to(run.device)
-            for regularizer in regularizers:
-                batch = regularizer.augment(batch)
+            batch = augment_batch(next(stream).to(run.device), regularizers)
             within = run.step - experience * plan.per_experience
             set_learning_rate(run.optimizer, learning_rate(cfg, within, plan.per_experience))
             loss, outputs = step_fn(batch)
@@ -131,8 +155,7 @@ def train(run: RunContext, show_progress: bool = True) -> dict[str, float]:
             run.call_hook("nma_train_step", step=step, metrics=record)
             if run.world.distributed:
                 run.stop_requested = any_rank(run.stop_requested, run.world, run.device)
-            every = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
-            if every or ended or run.stop_requested:
+            if checkpoint_due(step, cfg.checkpoint_every, ended, run.stop_requested):
                 run.save_checkpoint()
             if run.stop_requested:
                 run.write_status("interrupted")
@@ -188,12 +211,12 @@ def _end_experience(
     cfg = run.config.train
     task = run.parts.task
     if not plan.joint:
-        for name, regularizer in run.parts.regularizers.items():
+
+        def batches_for(name: str) -> Iterator[Batch]:
             gen = generator(cfg.seed, f"end-experience-{experience}/{name}")
-            batches = task.batches(  # type: ignore[call-arg]
-                "train", cfg.batch_size, gen, experience=experience
-            )
-            regularizer.end_experience(run.model, batches)
+            return task.batches("train", cfg.batch_size, gen, experience=experience)  # type: ignore[call-arg]
+
+        end_experience(run.parts.regularizers, run.model, batches_for)
     assert run.continual is not None
     row = evaluate_experiences(run)
     run.continual.rows.append(row)
@@ -231,41 +254,30 @@ def training_step(run: RunContext, batch: Batch) -> tuple[Tensor, Tensor]:
     synchronisation, and the batch read only through its tensors.
     """
     cfg = run.config.train
-    model, optimizer = run.parts.model, run.optimizer
+    model = run.parts.model
+
+    def forward() -> tuple[Tensor, Tensor]:
+        with autocast(run.device, cfg.precision, cache=not cfg.cuda_graph):
+            # the final state is dropped at once: kept, it would stay alive through backward
+            outputs = (run.train_model or model)(batch.inputs)[0]
+            loss = run.parts.task.loss(outputs.float(), batch)
+        return loss, outputs
+
     regularizers = list(run.parts.regularizers.values())
-    with autocast(run.device, cfg.precision, cache=not cfg.cuda_graph):
-        # the final state is dropped at once: kept, it would stay alive through backward
-        outputs = (run.train_model or model)(batch.inputs)[0]
-        loss = run.parts.task.loss(outputs.float(), batch)
-    total = loss
-    for regularizer in regularizers:
-        penalty = regularizer.penalty(model)
-        if penalty is not None:
-            total = total + penalty
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    if cfg.grad_clip > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    for regularizer in regularizers:
-        regularizer.after_backward(model)
-    optimizer.step()
-    return loss, outputs
+    return optimizer_step(forward, model, run.optimizer, regularizers, cfg.grad_clip)
 
 
 def learning_rate(cfg: TrainConfig, step: int, steps: int | None = None) -> float:
     """The learning rate of optimiser step ``step`` (counted from 0) of ``steps``
     (``train.steps`` by default; a stream restarts the schedule with each experience).
 
-    A function of the step alone, so a resumed run follows the same schedule without
-    any scheduler state in its checkpoint. ``cosine``: ``lr (r + (1 - r)(1 + cos(pi
-    s / S)) / 2)`` with ``r = lr_final_ratio`` and ``S = steps - 1``.
+    ``lr`` times :func:`nma.loop.lr_factor`: a function of the step alone, so a resumed
+    run follows the same schedule without any scheduler state in its checkpoint.
+    ``cosine``: ``lr (r + (1 - r)(1 + cos(pi s / S)) / 2)`` with ``r = lr_final_ratio``
+    and ``S = steps - 1``.
     """
     steps = cfg.steps if steps is None else steps
-    if cfg.lr_schedule == "constant" or steps <= 1:
-        return cfg.lr
-    progress = min(step / (steps - 1), 1.0)
-    ratio = cfg.lr_final_ratio
-    return cfg.lr * (ratio + (1 - ratio) * (1 + math.cos(math.pi * progress)) / 2)
+    return cfg.lr * lr_factor(cfg.lr_schedule, cfg.lr_final_ratio, step, steps)
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -278,17 +290,6 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
             group["lr"] = lr
 
 
-def autocast(device: torch.device, precision: str, cache: bool = True) -> torch.autocast:
-    """Mixed precision for ``precision == "bf16"``, a no-op context otherwise.
-
-    ``cache`` keeps each weight's bfloat16 copy for the whole forward pass (a recurrent
-    model uses its weights at every step); CUDA graph capture needs it off.
-    """
-    return torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=cache
-    )
-
-
 def evaluate(
     model: nn.Module,
     task: Task,
@@ -299,24 +300,18 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss and metrics over the task's held-out split (see :func:`nma.task.combine_metrics`),
     or over one experience's held-out set for a stream task."""
-    model.eval()
-    parts: list[tuple[dict[str, MetricValue], int]] = []
     gen = generator(EVAL_SEED, "eval-data")
     if experience is None:
         held_out = task.batches("eval", batch_size, gen)
     else:
         held_out = task.batches("eval", batch_size, gen, experience=experience)  # type: ignore[call-arg]
-    with torch.no_grad():
-        for batch in held_out:
-            batch = batch.to(device)
-            with autocast(device, precision):
-                outputs, _ = model(batch.inputs)
-            outputs = outputs.float()
-            metrics: dict[str, MetricValue] = {"loss": task.loss(outputs, batch).item()}
-            metrics.update(task.metrics(outputs, batch))
-            parts.append((metrics, batch.inputs.shape[1]))
-    model.train()
-    return task.summarize_metrics(combine_metrics(parts))
+
+    def score(outputs: Tensor, batch: Batch) -> dict[str, MetricValue]:
+        metrics: dict[str, MetricValue] = {"loss": task.loss(outputs, batch).item()}
+        metrics.update(task.metrics(outputs, batch))
+        return metrics
+
+    return task.summarize_metrics(evaluate_batches(model, held_out, score, device, precision))
 
 
 def _evaluate_and_log(run: RunContext, progress: TrainProgress) -> None:
@@ -340,14 +335,3 @@ def data_stream(world: World) -> str:
 def _last_eval(run: RunContext) -> dict[str, float]:
     evals = [r for r in run.metrics.read() if r.get("split") == "eval"]
     return evals[-1] if evals else {}
-
-
-class _nullcontext:
-    def __init__(self, value: TrainProgress) -> None:
-        self.value = value
-
-    def __enter__(self) -> TrainProgress:
-        return self.value
-
-    def __exit__(self, *args: object) -> None:
-        return None

@@ -1,5 +1,5 @@
 """A stream run stopped mid-experience resumes to exactly the uninterrupted result,
-regularizer state included; and ContinualLearningModel from Python."""
+regularizer state included; and ContinualExperiment from Python."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from rich.console import Console
 from safetensors.torch import load_file
 
-from nma import ContinualLearningModel, UsageError
+from nma import ContinualExperiment, UsageError
 from nma.config import build_raw, resolve
 from nma.registry import get_registry
 from nma.run import create_run, resume_run
@@ -76,7 +76,7 @@ def test_continual_learning_model_from_python(tmp_path):
         if section in ("memory", "controller", "task", "train"):
             sections.setdefault(section, {})[name] = json.loads(value)
     sections["train"]["device"] = "cpu"
-    model = ContinualLearningModel(
+    model = ContinualExperiment(
         task="permuted-digits",
         memory="ntm",
         controller="lstm",
@@ -90,4 +90,4 @@ def test_continual_learning_model_from_python(tmp_path):
     assert len(model.regularizers["gem"].memories) == 3
     assert (tmp_path / "py" / "continual.json").exists()
     with pytest.raises(UsageError, match="not a stream"):
-        ContinualLearningModel(task="copy")
+        ContinualExperiment(task="copy")

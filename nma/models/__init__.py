@@ -8,6 +8,7 @@
 * :class:`ReasoningNetwork`: MLP + multi-hop ``kv`` (Sukhbaatar et al. 2015).
 * :class:`KnowledgeGraphModel`: LSTM + ``associative`` (Ramsauer et al. 2020).
 * :class:`TemporalMemoryModel`: LSTM + ``hierarchical``.
+* :class:`ContinualLearningModel`: LSTM + ``ntm`` with one output head per task.
 
 All take ``(input_size, hidden_size, memory_size, memory_dim, output_size=None, ...)``
 and are called as ``outputs, state = model(inputs, state=None)``. See
@@ -16,6 +17,7 @@ docs/python-api.md.
 
 from __future__ import annotations
 
+from nma.models.continual_learning_model import ContinualLearningModel
 from nma.models.differentiable_neural_computer import DifferentiableNeuralComputer
 from nma.models.knowledge_graph_model import KnowledgeGraphModel
 from nma.models.memory_augmented_network import MemoryAugmentedNetwork
@@ -27,6 +29,7 @@ from nma.models.recurrent_model import RecurrentMemoryModel
 from nma.models.temporal_memory_model import TemporalMemoryModel
 
 __all__ = [
+    "ContinualLearningModel",
     "DifferentiableNeuralComputer",
     "KnowledgeGraphModel",
     "MemoryAugmentedNetwork",

@@ -1,9 +1,10 @@
-"""The example under examples/ runs, at a tiny size."""
+"""The examples under examples/ run, at a tiny size."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import types
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -20,3 +21,38 @@ def test_digits_example_trains_at_a_tiny_size(capsys) -> None:  # noqa: ANN001
     assert len(lines) == 2 and lines[0].startswith("epoch   1")
     first, last = (float(line.split("train loss ")[1].split()[0]) for line in lines)
     assert last < first  # it learns
+
+
+def load(name: str) -> types.ModuleType:
+    """The example ``examples/NAME.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = ["--limit", "300", "--hidden-size", "8", "--memory-size", "4", "--memory-dim", "4",
+        "--quiet"]  # fmt: skip
+
+
+def test_memory_trainer_example_trains_at_a_tiny_size(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    args = [*TINY, "--epochs", "2", "--lr", "1e-2", "--checkpoints", str(tmp_path)]
+    result = load("digits_trainer").main(args)
+    history = result["history"]
+    assert history.epochs == 2 and len(history.val) == 2
+    assert history.train[1] < history.train[0]  # it learns
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert capsys.readouterr().out.startswith("test accuracy")
+    again = load("digits_trainer").main([*args, "--epochs", "3", "--resume"])
+    assert again["history"].train[:2] == history.train  # resumed after the two epochs
+
+
+def test_continual_trainer_example_runs_at_a_tiny_size(capsys) -> None:  # noqa: ANN001
+    result = load("continual_digits").main([*TINY, "--tasks", "2", "--epochs", "1",
+                                            "--regularizer", "si"])  # fmt: skip
+    r = result["accuracy_matrix"]
+    assert len(r) == 2 and all(len(row) == 2 for row in r)
+    assert set(result["metrics"]) == {"acc", "bwt", "fwt", "forgetting"}
+    assert result["metrics"]["acc"] == sum(r[1]) / 2
+    out = capsys.readouterr().out
+    assert "untrained (b)" in out and "forgetting" in out

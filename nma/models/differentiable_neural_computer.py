@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from nma.models.recurrent_model import RecurrentMemoryModel
+from nma.models.recurrent_model import NamedMemoryModel
 
 
-class DifferentiableNeuralComputer(RecurrentMemoryModel):
+class DifferentiableNeuralComputer(NamedMemoryModel):
     """A Differentiable Neural Computer (Graves et al. 2016): an LSTM controller driving
     the ``dnc`` memory (content lookup, dynamic allocation, temporal links).
 
@@ -29,27 +27,4 @@ class DifferentiableNeuralComputer(RecurrentMemoryModel):
         memory_options: further options of the ``dnc`` memory (docs/memories.md).
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        memory_size: int = 128,
-        memory_dim: int = 20,
-        output_size: int | None = None,
-        *,
-        read_heads: int = 2,
-        controller: str = "lstm",
-        batch_first: bool = False,
-        **memory_options: Any,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            memory_size,
-            memory_dim,
-            output_size,
-            memory="dnc",
-            controller=controller,
-            memory_options={"read_heads": read_heads, **memory_options},
-            batch_first=batch_first,
-        )
+    memory_name = "dnc"

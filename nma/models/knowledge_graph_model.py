@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from nma.models.recurrent_model import RecurrentMemoryModel
+from nma.models.recurrent_model import NamedMemoryModel
 
 
-class KnowledgeGraphModel(RecurrentMemoryModel):
+class KnowledgeGraphModel(NamedMemoryModel):
     """A model for facts and relations: an LSTM controller with the ``associative``
     memory (modern Hopfield retrieval, Ramsauer et al. 2020), which stores (key, value)
     associations such as (head + relation, tail) and retrieves by similarity. Feed it
@@ -32,27 +30,4 @@ class KnowledgeGraphModel(RecurrentMemoryModel):
         memory_options: further options of the ``associative`` memory (docs/memories.md).
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        memory_size: int = 128,
-        memory_dim: int = 20,
-        output_size: int | None = None,
-        *,
-        read_heads: int = 1,
-        controller: str = "lstm",
-        batch_first: bool = False,
-        **memory_options: Any,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            memory_size,
-            memory_dim,
-            output_size,
-            memory="associative",
-            controller=controller,
-            memory_options={"read_heads": read_heads, **memory_options},
-            batch_first=batch_first,
-        )
+    memory_name = "associative"

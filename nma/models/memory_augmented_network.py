@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from nma.models.recurrent_model import RecurrentMemoryModel
+from nma.models.recurrent_model import NamedMemoryModel
 
 
-class MemoryAugmentedNetwork(RecurrentMemoryModel):
+class MemoryAugmentedNetwork(NamedMemoryModel):
     """A memory-augmented neural network (Santoro et al. 2016, "One-shot learning with
     memory-augmented neural networks"): an LSTM controller with the ``lrua`` memory
     (least-recently-used access), for one-shot and meta-learning.
@@ -30,27 +28,4 @@ class MemoryAugmentedNetwork(RecurrentMemoryModel):
         memory_options: further options of the ``lrua`` memory (docs/memories.md).
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        memory_size: int = 128,
-        memory_dim: int = 20,
-        output_size: int | None = None,
-        *,
-        read_heads: int = 4,
-        controller: str = "lstm",
-        batch_first: bool = False,
-        **memory_options: Any,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            memory_size,
-            memory_dim,
-            output_size,
-            memory="lrua",
-            controller=controller,
-            memory_options={"read_heads": read_heads, **memory_options},
-            batch_first=batch_first,
-        )
+    memory_name = "lrua"

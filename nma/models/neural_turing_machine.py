@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from nma.models.recurrent_model import RecurrentMemoryModel
+from nma.models.recurrent_model import NamedMemoryModel
 
 
-class NeuralTuringMachine(RecurrentMemoryModel):
+class NeuralTuringMachine(NamedMemoryModel):
     """A Neural Turing Machine (Graves, Wayne & Danihelka 2014): an LSTM controller
     driving the ``ntm`` memory, heads addressed by content and location (NTM eqs. 2-9).
 
@@ -29,27 +27,4 @@ class NeuralTuringMachine(RecurrentMemoryModel):
         memory_options: further options of the ``ntm`` memory (docs/memories.md).
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        memory_size: int = 128,
-        memory_dim: int = 20,
-        output_size: int | None = None,
-        *,
-        read_heads: int = 1,
-        controller: str = "lstm",
-        batch_first: bool = False,
-        **memory_options: Any,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            memory_size,
-            memory_dim,
-            output_size,
-            memory="ntm",
-            controller=controller,
-            memory_options={"read_heads": read_heads, **memory_options},
-            batch_first=batch_first,
-        )
+    memory_name = "ntm"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from nma.layers.components import MemorySpec
 from nma.layers.recurrent import RecurrentMemoryLayer
@@ -71,3 +71,39 @@ class RecurrentMemoryModel(RecurrentMemoryLayer):
             batch_first=batch_first,
         )
         self.memory_size, self.memory_dim = memory_size, memory_dim
+
+
+class NamedMemoryModel(RecurrentMemoryModel):
+    """A :class:`RecurrentMemoryModel` on the registered memory ``memory_name`` (set by
+    the subclass), with the seed's constructor: ``(input_size, hidden_size,
+    memory_size, memory_dim, output_size=None, *, read_heads=1, controller="lstm",
+    batch_first=False, **memory_options)``. The subclasses are the ready-made models
+    that differ only in their memory.
+    """
+
+    memory_name: ClassVar[str]
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        memory_size: int = 128,
+        memory_dim: int = 20,
+        output_size: int | None = None,
+        *,
+        read_heads: int = 1,
+        controller: str = "lstm",
+        batch_first: bool = False,
+        **memory_options: Any,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            memory_size,
+            memory_dim,
+            output_size,
+            memory=self.memory_name,
+            controller=controller,
+            memory_options={"read_heads": read_heads, **memory_options},
+            batch_first=batch_first,
+        )

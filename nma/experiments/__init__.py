@@ -53,7 +53,9 @@ __all__ = [
     "Outcome",
     "Target",
     "experiment_names",
+    "prepare_out",
     "run_named",
+    "run_several",
 ]
 
 
@@ -78,28 +80,54 @@ def run_named(
     registry: Registry | None = None,
     console: Console | None = None,
 ) -> Path:
-    """Run experiment ``name`` (or ``all``, each into ``out/<name>`` and one combined
-    report) and return the ``results.md`` written into ``out``.
+    """``nma experiment NAME``: run experiment ``name`` into ``out`` (its configurations
+    in ``out/<configuration>``), or for ``all`` every experiment into ``out/<name>`` with
+    one combined report; return the ``results.md`` written into ``out``.
 
     ``out`` defaults to ``runs/experiment-<time>-<name>``; it must be empty or new.
     """
     names = experiment_names(name)
+    out = out or Path("runs") / f"experiment-{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    if name == ALL:
+        return run_several(names, out, "The experiment suite", quick, device, registry, console)
+    out = prepare_out(out)
     registry = registry or get_registry()
     console = console or Console(stderr=True)
-    out = out or Path("runs") / f"experiment-{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
+    return write_results(outcomes, out, EXPERIMENTS[name].title, quick)
+
+
+def run_several(
+    names: list[str],
+    out: Path,
+    title: str,
+    quick: bool = False,
+    device: str | None = None,
+    registry: Registry | None = None,
+    console: Console | None = None,
+) -> Path:
+    """Run the experiments ``names``, each into ``out/<name>`` with its own
+    ``results.md``, and write the combined ``out/results.md`` (returned)."""
+    for name in names:
+        experiment_names(name)  # every name checked before any training
+    out = prepare_out(out)
+    registry = registry or get_registry()
+    console = console or Console(stderr=True)
+    every: list[Outcome] = []
+    for name in names:
+        folder = out / name
+        outcomes = run_experiment(EXPERIMENTS[name], folder, registry, console, quick, device)
+        write_results(outcomes, folder, EXPERIMENTS[name].title, quick)
+        every += outcomes
+    return write_results(every, out, title, quick)
+
+
+def prepare_out(out: Path) -> Path:
+    """Make the output directory; a :class:`nma.UsageError` if it holds anything."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
             f"The output directory {str(out)!r} is not empty (or is a file); choose another "
             f"with --out."
         )
     out.mkdir(parents=True, exist_ok=True)
-    if name != ALL:
-        outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
-        return write_results(outcomes, out, EXPERIMENTS[name].title, quick)
-    every: list[Outcome] = []
-    for each in names:
-        folder = out / each
-        outcomes = run_experiment(EXPERIMENTS[each], folder, registry, console, quick, device)
-        write_results(outcomes, folder, EXPERIMENTS[each].title, quick)
-        every += outcomes
-    return write_results(every, out, "The experiment suite", quick)
+    return out

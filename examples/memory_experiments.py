@@ -41,7 +41,7 @@ def report(path: Path, console: Console) -> list[str]:
     for line in rows:
         console.print(line, markup=False, highlight=False)
     console.print(f"Wrote {path}", markup=False)
-    return rows[1:]  # without the header
+    return rows[2:]  # without the header and its rule
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -23,9 +23,11 @@ from nma.experiments import EXPERIMENTS, run_several
 MEMORY_EXPERIMENTS = ["copy", "associative", "priority-sort", "continual"]
 
 
-def parse(argv: list[str] | None, names: list[str], stem: str) -> argparse.Namespace:
+def parse(
+    argv: list[str] | None, names: list[str], stem: str, description: str = ""
+) -> argparse.Namespace:
     """The examples' shared options: --quick, --out, --only (repeatable), --device."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
     parser.add_argument("--out", type=Path, help="output directory (new or empty)")
     parser.add_argument("--only", action="append", choices=names, help="run only these")

@@ -29,7 +29,7 @@ REASONING_EXPERIMENTS = ["logical", "temporal", "knowledge", "babi"]
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the reasoning experiments; returns ``results`` (the path of results.md) and
     ``rows`` (its table rows)."""
-    args = parse(argv, REASONING_EXPERIMENTS, "reasoning-experiments")
+    args = parse(argv, REASONING_EXPERIMENTS, "reasoning-experiments", __doc__.splitlines()[0])
     names = args.only or REASONING_EXPERIMENTS
     console = Console()
     path = run_several(

@@ -389,6 +389,32 @@ def continual_command(
         out.print(f"Wrote {escape(str(path))}")
 
 
+@app.command("experiment")
+def experiment_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="copy, associative, priority-sort, continual, logical, temporal, knowledge, "
+            "babi or all."
+        ),
+    ],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke-test sizes: tiny models, a few steps.")
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output directory (new or empty); results.md goes there."),
+    ] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Run one of the suite's experiments (or all): train, evaluate, draw the figures and
+    write results.md, each metric beside its published or claimed target."""
+    from nma.experiments import run_named
+
+    path = run_named(name, out_dir, quick=quick, device=device, console=err)
+    out.print(f"Wrote {escape(str(path))}")
+
+
 @app.command("export-memory")
 def export_memory_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory with a checkpoint.")],

@@ -56,3 +56,28 @@ def test_continual_trainer_example_runs_at_a_tiny_size(capsys) -> None:  # noqa:
     assert result["metrics"]["acc"] == sum(r[1]) / 2
     out = capsys.readouterr().out
     assert "untrained (b)" in out and "forgetting" in out
+
+
+def test_memory_experiments_example_quick(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "memory"
+    result = load("memory_experiments").main(["--quick", "--out", str(out), "--device", "cpu"])
+    assert result["results"] == out / "results.md"
+    experiments = {row.split(" | ")[0].strip("| ") for row in result["rows"]}
+    assert experiments == {"copy", "associative", "priority-sort", "continual"}
+    for name in experiments:
+        assert (out / name / "results.md").is_file()
+    assert (
+        out / "continual" / "permuted-digits-ntm-lstm" / "replay" / "accuracy-matrix.png"
+    ).is_file()
+    assert "forgetting_reduction" in capsys.readouterr().out
+
+
+def test_reasoning_examples_quick(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "reasoning"
+    result = load("reasoning_examples").main(["--quick", "--out", str(out), "--device", "cpu"])
+    metrics = {tuple(c.strip() for c in row.strip("|").split("|")[:3]) for row in result["rows"]}
+    assert {("logical", "dnc-lstm", "accuracy"), ("temporal", "dnc-lstm", "accuracy"),
+            ("knowledge", "kg-nations-dnc-lstm", "mrr"),
+            ("babi", "kv-mlp-joint", "error")} <= metrics  # fmt: skip
+    assert (out / "knowledge" / "dnc-lstm" / "figures" / "attention-patterns.png").is_file()
+    assert "Wrote" in capsys.readouterr().out

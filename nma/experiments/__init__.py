@@ -1,0 +1,133 @@
+"""The experiment suite (``nma experiment NAME``): the seed's experiments, each a list
+of ``nma run`` (or ``nma continual``) configurations with tuned full sizes and
+``--quick`` smoke-test sizes, whose results are written to ``results.md`` beside the
+published or claimed targets. Tasks and memories are named, never imported: they come
+from the plugin registry."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from nma.errors import UsageError
+from nma.experiments import (
+    associative,
+    babi,
+    continual,
+    copy,
+    knowledge,
+    logical,
+    priority_sort,
+    temporal,
+)
+from nma.experiments.report import Outcome, write_results
+from nma.experiments.runner import run_experiment
+from nma.experiments.spec import Configuration, Experiment, Target
+from nma.registry import Registry, get_registry
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        copy.EXPERIMENT,
+        associative.EXPERIMENT,
+        priority_sort.EXPERIMENT,
+        continual.EXPERIMENT,
+        logical.EXPERIMENT,
+        temporal.EXPERIMENT,
+        knowledge.EXPERIMENT,
+        babi.EXPERIMENT,
+    )
+}
+"""Every experiment by its command-line name, in the order ``all`` runs them."""
+
+ALL = "all"
+
+__all__ = [
+    "ALL",
+    "EXPERIMENTS",
+    "Configuration",
+    "Experiment",
+    "Outcome",
+    "Target",
+    "experiment_names",
+    "prepare_out",
+    "run_named",
+    "run_several",
+]
+
+
+def experiment_names(name: str) -> list[str]:
+    """The experiments ``name`` stands for (every one for ``all``); a
+    :class:`nma.UsageError` for an unknown name."""
+    if name == ALL:
+        return list(EXPERIMENTS)
+    if name in EXPERIMENTS:
+        return [name]
+    choices = [*EXPERIMENTS, ALL]
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UsageError(f"Unknown experiment {name!r}.{hint} Experiments: {', '.join(choices)}.")
+
+
+def run_named(
+    name: str,
+    out: Path | None = None,
+    quick: bool = False,
+    device: str | None = None,
+    registry: Registry | None = None,
+    console: Console | None = None,
+) -> Path:
+    """``nma experiment NAME``: run experiment ``name`` into ``out`` (its configurations
+    in ``out/<configuration>``), or for ``all`` every experiment into ``out/<name>`` with
+    one combined report; return the ``results.md`` written into ``out``.
+
+    ``out`` defaults to ``runs/experiment-<time>-<name>``; it must be empty or new.
+    """
+    names = experiment_names(name)
+    out = out or Path("runs") / f"experiment-{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    if name == ALL:
+        return run_several(names, out, "The experiment suite", quick, device, registry, console)
+    out = prepare_out(out)
+    registry = registry or get_registry()
+    console = console or Console(stderr=True)
+    outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
+    return write_results(outcomes, out, EXPERIMENTS[name].title, quick)
+
+
+def run_several(
+    names: list[str],
+    out: Path,
+    title: str,
+    quick: bool = False,
+    device: str | None = None,
+    registry: Registry | None = None,
+    console: Console | None = None,
+) -> Path:
+    """Run the experiments ``names``, each into ``out/<name>`` with its own
+    ``results.md``, and write the combined ``out/results.md`` (returned)."""
+    for name in names:
+        experiment_names(name)  # every name checked before any training
+    out = prepare_out(out)
+    registry = registry or get_registry()
+    console = console or Console(stderr=True)
+    every: list[Outcome] = []
+    for name in names:
+        folder = out / name
+        outcomes = run_experiment(EXPERIMENTS[name], folder, registry, console, quick, device)
+        write_results(outcomes, folder, EXPERIMENTS[name].title, quick)
+        every += outcomes
+    return write_results(every, out, title, quick)
+
+
+def prepare_out(out: Path) -> Path:
+    """Make the output directory; a :class:`nma.UsageError` if it holds anything."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(
+            f"The output directory {str(out)!r} is not empty (or is a file); choose another "
+            f"with --out."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out

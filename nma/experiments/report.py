@@ -1,0 +1,93 @@
+"""``results.md``: an experiment's rows (metric, value, target, whether it is reached)
+and its figures, written into its output directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nma.checkpoint import atomic_write_text
+from nma.experiments.spec import Target
+
+RESULTS_FILE = "results.md"
+
+
+@dataclass
+class Row:
+    """One measured figure of one configuration, and its target if it has one."""
+
+    experiment: str
+    configuration: str
+    metric: str
+    value: float
+    target: Target | None = None
+
+    def cells(self, quick: bool = False) -> list[str]:
+        """The table cells: experiment, configuration, metric, value, target, reached
+        (not judged for a ``--quick`` run, whose sizes are not meant to reach it)."""
+        target = self.target.describe() if self.target else "–"
+        reached = self.target.reached(self.value) if self.target else None
+        mark = {True: "yes", False: "no", None: "–"}[reached]
+        if quick and reached is not None:
+            mark = "not judged (quick)"
+        return [self.experiment, self.configuration, self.metric, f"{self.value:.4g}", target, mark]
+
+
+@dataclass
+class Outcome:
+    """What one configuration produced: its rows, its figures, its time and directory."""
+
+    experiment: str
+    configuration: str
+    provenance: str
+    rows: list[Row]
+    figures: list[Path]
+    seconds: float
+    directory: Path
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+def render(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> str:
+    """The markdown of ``results.md`` in ``base`` (figure links relative to it)."""
+    total = sum(o.seconds for o in outcomes)
+    size = (
+        "quick (smoke-test sizes: the figures are not expected to reach the targets)"
+        if quick
+        else "full (the tuned configurations)"
+    )
+    lines = [
+        f"# {title}",
+        "",
+        f"Size: {size}. Training and evaluation time: {total:.0f} s.",
+        "",
+        "| experiment | configuration | metric | value | target | reached |",
+        "| --- | --- | --- | ---: | --- | --- |",
+    ]
+    for outcome in outcomes:
+        lines += ["| " + " | ".join(row.cells(quick)) + " |" for row in outcome.rows]
+    lines += ["", "## Configurations and figures", ""]
+    for o in outcomes:
+        lines += [
+            f"### {o.experiment} / {o.configuration}",
+            "",
+            f"Run directory: `{_relative(o.directory, base)}`; {o.seconds:.0f} s. "
+            f"Full configuration from: {o.provenance}.",
+            "",
+            "Settings: " + ", ".join(f"`{k}={v}`" for k, v in o.settings.items()),
+            "",
+        ]
+        lines += [f"![{p.stem}]({_relative(p, base)})" for p in o.figures]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> Path:
+    """Write ``results.md`` into ``base``; returns its path."""
+    path = base / RESULTS_FILE
+    atomic_write_text(path, render(outcomes, base, title, quick))
+    return path
+
+
+def _relative(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()

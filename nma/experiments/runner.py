@@ -1,0 +1,147 @@
+"""Running an experiment: each configuration trained and evaluated through the same
+code as ``nma run`` (:func:`nma.run.create_run`, :func:`nma.trainer.train`) or, for a
+continual experiment, ``nma continual`` (:func:`nma.continual.compare_methods`); its
+figures drawn by :mod:`nma.run_figures`; its rows written to ``results.md``.
+
+A continual experiment's derived metrics, for the compared method ``m`` (the first
+method that is neither ``naive`` nor ``joint``):
+
+- ``forgetting_reduction = 1 − F(m) / F(naive)``, ``F`` the average forgetting
+  (Chaudhry et al. 2018), i.e. how much less ``m`` forgets than naive fine-tuning;
+- ``acc_below_joint = ACC(joint) − ACC(m)``, ``ACC`` the final average accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nma.config import resolve, set_path
+from nma.continual import JOINT, NAIVE, MethodResult, compare_methods, write_comparison
+from nma.continual_record import FIGURE_FILE
+from nma.errors import NmaError
+from nma.experiments.report import Outcome, Row
+from nma.experiments.spec import Configuration, Experiment
+from nma.registry import Registry
+
+
+def raw_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """Dotted settings (``train.steps``) as the nested raw configuration ``resolve`` takes."""
+    raw: dict[str, Any] = {}
+    for key, value in settings.items():
+        raw = set_path(raw, key.split("."), value)
+    return raw
+
+
+def run_experiment(
+    experiment: Experiment,
+    out: Path,
+    registry: Registry,
+    console: Console,
+    quick: bool = False,
+    device: str | None = None,
+) -> list[Outcome]:
+    """Train and evaluate every configuration of ``experiment`` in ``out/<configuration>``."""
+    outcomes = []
+    for config in experiment.configurations:
+        settings = config.settings(quick)
+        if device is not None:
+            settings["train.device"] = device
+        directory = out / config.name
+        console.print(f"[bold]{experiment.name}[/bold] / {config.name}: training in {directory}")
+        try:
+            if experiment.kind == "continual":
+                outcome = _continual(experiment, config, settings, directory, registry, console)
+            else:
+                outcome = _single_run(experiment, config, settings, directory, registry, console)
+        except NmaError:
+            raise
+        except Exception as exc:
+            raise NmaError(
+                f"The experiment {experiment.name!r} failed in its configuration "
+                f"{config.name!r} ({type(exc).__name__}: {exc}). What it wrote is in "
+                f"{directory}; rerun with NMA_DEBUG=1 for the traceback."
+            ) from exc
+        outcome.settings = settings
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _single_run(
+    experiment: Experiment,
+    config: Configuration,
+    settings: dict[str, Any],
+    directory: Path,
+    registry: Registry,
+    console: Console,
+) -> Outcome:
+    from nma.run import create_run
+    from nma.run_figures import draw_or_explain
+    from nma.trainer import train
+
+    raw = set_path(raw_config(settings), ["train", "out_dir"], str(directory))
+    run = create_run(resolve(raw, registry), registry, console)
+    started = time.perf_counter()
+    final = train(run, show_progress=False)
+    seconds = time.perf_counter() - started
+    figures = [p for p in draw_or_explain(run) if p.suffix == ".png"]
+    rows = [
+        Row(experiment.name, config.name, t.metric, float(final[t.metric]), t)
+        for t in config.targets
+        if t.metric in final
+    ]
+    main = run.parts.task.main_metric
+    if main in final and all(row.metric != main for row in rows):
+        rows.append(Row(experiment.name, config.name, main, float(final[main])))
+    return Outcome(
+        experiment.name, config.name, config.provenance, rows, figures, seconds, directory
+    )
+
+
+def _continual(
+    experiment: Experiment,
+    config: Configuration,
+    settings: dict[str, Any],
+    directory: Path,
+    registry: Registry,
+    console: Console,
+) -> Outcome:
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = compare_methods(
+        raw_config(settings), list(config.methods), directory, registry, console
+    )
+    seconds = time.perf_counter() - started
+    write_comparison(results, directory, f"# {experiment.title}\n")
+    rows = _continual_rows(experiment, config, results)
+    figures = [r.run_dir / FIGURE_FILE for r in results if (r.run_dir / FIGURE_FILE).is_file()]
+    return Outcome(
+        experiment.name, config.name, config.provenance, rows, figures, seconds, directory
+    )
+
+
+def _continual_rows(
+    experiment: Experiment, config: Configuration, results: list[MethodResult]
+) -> list[Row]:
+    summaries = {r.method: r.record.summary() for r in results}
+    derived: dict[str, float] = {}
+    compared = next((m for m in summaries if m not in (NAIVE, JOINT)), None)
+    if compared is not None and NAIVE in summaries:
+        naive = summaries[NAIVE].get("forgetting", 0.0)
+        ours = summaries[compared].get("forgetting", 0.0)
+        derived["forgetting_reduction"] = 1.0 - ours / naive if naive > 0 else 0.0
+    if compared is not None and JOINT in summaries:
+        derived["acc_below_joint"] = summaries[JOINT]["acc"] - summaries[compared]["acc"]
+    rows = [
+        Row(experiment.name, config.name, t.metric, derived[t.metric], t)
+        for t in config.targets
+        if t.metric in derived
+    ]
+    for method, summary in summaries.items():
+        for key in ("acc", "forgetting"):
+            if key in summary:
+                rows.append(Row(experiment.name, config.name, f"{method} {key}", summary[key]))
+    return rows

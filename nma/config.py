@@ -75,6 +75,12 @@ class TrainConfig(Options):
     lr_final_ratio: float = Field(
         0.1, ge=0, le=1, description="With the cosine schedule: the last step's share of lr."
     )
+    weight_decay: float = Field(
+        0.0,
+        ge=0,
+        description="Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step "
+        "multiplies every parameter by 1 - lr * weight_decay; 0: plain Adam.",
+    )
     grad_clip: float = Field(
         10.0, ge=0, description="Clip the global gradient norm to this value; 0 disables."
     )

@@ -64,7 +64,8 @@ class RunContext:
         config: the resolved configuration.
         registry: the plugin registry.
         parts: the task, the model and the regularizers.
-        optimizer: Adam over the model's parameters.
+        optimizer: AdamW over the model's parameters (``train.weight_decay``; plain Adam
+            at 0).
         device: where the model and the batches live.
         run_dir: the run directory.
         step: optimiser steps completed so far.
@@ -340,8 +341,11 @@ def _assemble(
     lr: float | torch.Tensor = config.train.lr
     if config.train.cuda_graph:
         lr = torch.tensor(config.train.lr, device=device)
-    optimizer = torch.optim.Adam(
-        parts.model.parameters(), lr=lr, capturable=config.train.cuda_graph
+    optimizer = torch.optim.AdamW(
+        parts.model.parameters(),
+        lr=lr,
+        weight_decay=config.train.weight_decay,  # 0: the same steps as Adam
+        capturable=config.train.cuda_graph,
     )
     train_model: torch.nn.Module = parts.model
     if world.distributed:

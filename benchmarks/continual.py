@@ -14,29 +14,25 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from machine import machine
+from nma_command import run_nma, split_argv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv or argv.index("--") != 1:
+    parsed = split_argv(argv)
+    if parsed is None:
         print(__doc__)
         return 2
-    name, args = argv[0], argv[2:]
-    nma = str(Path(sys.executable).parent / "nma")
+    name, args = parsed
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cmp"
-        command = [nma, "continual", *args, "--no-progress", "--out", str(out)]
-        start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True)
-        wall = time.perf_counter() - start
+        proc, wall = run_nma("continual", args, out)
         if proc.returncode != 0:
             print(proc.stdout + proc.stderr)
             return proc.returncode

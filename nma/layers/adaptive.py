@@ -27,9 +27,10 @@ from nma.memory import Memory
 from nma.options import Options
 from nma.registry import get_registry
 from nma.state import State
+from nma.wrapped_memory import WrappedMemory
 
 
-class AdaptiveMemory(Memory):
+class AdaptiveMemory(WrappedMemory):
     """A memory that is rebuilt with more or fewer slots as its usage demands.
 
     It is an :class:`nma.Memory` with the wrapped memory's interface and reads.
@@ -136,22 +137,6 @@ class AdaptiveMemory(Memory):
         fill = (usage.detach() > self.threshold).to(usage.dtype).mean()
         self.fill = fill if self.fill is None else torch.maximum(self.fill, fill)
         return reads, state
-
-    def slot_usage(self, state: State) -> Tensor | None:
-        """The wrapped memory's usage ``(B, slots)``."""
-        return self.memory.slot_usage(state)
-
-    def clear_slots(self, state: State, mask: Tensor) -> State:
-        """The wrapped memory's :meth:`nma.Memory.clear_slots`."""
-        return self.memory.clear_slots(state, mask)
-
-    def reorder_slots(self, state: State, order: Tensor) -> State:
-        """The wrapped memory's :meth:`nma.Memory.reorder_slots`."""
-        return self.memory.reorder_slots(state, order)
-
-    def inspect(self, state: State) -> dict[str, Tensor]:
-        """The wrapped memory's record."""
-        return self.memory.inspect(state)
 
 
 def _registered_name(memory: nn.Module) -> str:

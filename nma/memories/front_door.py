@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
-from torch import Tensor
-
 from nma.build import build_memory
-from nma.memory import Memory
 from nma.options import Options
-from nma.state import State
+from nma.wrapped_memory import WrappedMemory
 
 
-class RegisteredMemory(Memory):
+class RegisteredMemory(WrappedMemory):
     """A memory built through the registry, under a name of the Python API.
 
     Subclasses set ``registered`` (the plugin's name) and map ``memory_size`` and
@@ -51,27 +47,3 @@ class RegisteredMemory(Memory):
     def sized_options(self, memory_size: int, memory_dim: int) -> dict[str, Any]:
         """The registered memory's options for this size: ``slots`` and ``width``."""
         return {"slots": memory_size, "width": memory_dim}
-
-    def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
-        """The registered memory's initial state."""
-        return self.memory.initial_state(batch_size, device, dtype)
-
-    def forward(self, interface: Tensor, state: State) -> tuple[Tensor, State]:
-        """The registered memory's step: ``(B, interface_size)`` → ``(B, read_size)``."""
-        return self.memory(interface, state)
-
-    def slot_usage(self, state: State) -> Tensor | None:
-        """The registered memory's slot usage."""
-        return self.memory.slot_usage(state)
-
-    def clear_slots(self, state: State, mask: Tensor) -> State:
-        """The registered memory's :meth:`nma.Memory.clear_slots`."""
-        return self.memory.clear_slots(state, mask)
-
-    def reorder_slots(self, state: State, order: Tensor) -> State:
-        """The registered memory's :meth:`nma.Memory.reorder_slots`."""
-        return self.memory.reorder_slots(state, order)
-
-    def inspect(self, state: State) -> dict[str, Tensor]:
-        """The registered memory's record of its last step."""
-        return self.memory.inspect(state)

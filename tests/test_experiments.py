@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,26 @@ def test_continual_rows_on_a_constructed_case() -> None:
     assert rows["forgetting_reduction"] == pytest.approx(0.9)
     assert rows["acc_below_joint"] == pytest.approx(0.05)
     assert rows["naive forgetting"] == pytest.approx(0.6)
+
+
+def test_a_failed_experiment_leaves_the_others_and_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite goes on after a failure; both reports keep what finished and the error."""
+    from nma.experiments import ExperimentFailed, run_several
+
+    good = EXPERIMENTS["priority-sort"]
+    bad_config = replace(good.configurations[0], name="bad", quick={"memory.slots": -3})
+    broken = replace(good, name="broken", configurations=(good.configurations[0], bad_config))
+    monkeypatch.setitem(EXPERIMENTS, "broken", broken)
+    out = tmp_path / "suite"
+    with pytest.raises(ExperimentFailed, match=r"1 of the 2 experiments failed \(broken\)"):
+        run_several(["broken", "priority-sort"], out, "Suite", quick=True, device="cpu")
+    combined = (out / "results.md").read_text(encoding="utf-8")
+    rows = [line.split(" | ")[:2] for line in combined.splitlines() if line.startswith("| ")]
+    assert ["| broken", "ntm-lstm"] in rows and ["| priority-sort", "ntm-lstm"] in rows
+    assert ["| broken", "bad"] not in rows
+    failed = combined.split("## Failed")[1].split("##")[0]
+    assert "**broken**" in failed and "'bad'" in failed and "slots" in failed
+    assert "## Failed" in (out / "broken" / "results.md").read_text(encoding="utf-8")
+    assert "## Failed" not in (out / "priority-sort" / "results.md").read_text(encoding="utf-8")

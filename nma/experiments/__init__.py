@@ -24,7 +24,7 @@ from nma.experiments import (
     temporal,
 )
 from nma.experiments.report import Outcome, write_results
-from nma.experiments.runner import run_experiment
+from nma.experiments.runner import ExperimentFailed, run_experiment
 from nma.experiments.spec import Configuration, Experiment, Target
 from nma.registry import Registry, get_registry
 
@@ -50,6 +50,7 @@ __all__ = [
     "EXPERIMENTS",
     "Configuration",
     "Experiment",
+    "ExperimentFailed",
     "Outcome",
     "Target",
     "experiment_names",
@@ -93,8 +94,13 @@ def run_named(
     out = prepare_out(out)
     registry = registry or get_registry()
     console = console or Console(stderr=True)
-    outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
-    return write_results(outcomes, out, EXPERIMENTS[name].title, quick)
+    title = EXPERIMENTS[name].title
+    try:
+        outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
+    except ExperimentFailed as failed:
+        write_results(failed.outcomes, out, title, quick, {name: str(failed)})
+        raise
+    return write_results(outcomes, out, title, quick)
 
 
 def run_several(
@@ -107,19 +113,47 @@ def run_several(
     console: Console | None = None,
 ) -> Path:
     """Run the experiments ``names``, each into ``out/<name>`` with its own
-    ``results.md``, and write the combined ``out/results.md`` (returned)."""
+    ``results.md``, and write the combined ``out/results.md`` (returned).
+
+    An experiment that fails does not stop the others: its finished configurations
+    and its error go into the reports, and once every experiment has had its turn an
+    :class:`ExperimentFailed` names the failures (the combined report is written
+    first, and also when the suite is interrupted).
+    """
     for name in names:
         experiment_names(name)  # every name checked before any training
     out = prepare_out(out)
     registry = registry or get_registry()
     console = console or Console(stderr=True)
     every: list[Outcome] = []
-    for name in names:
-        folder = out / name
-        outcomes = run_experiment(EXPERIMENTS[name], folder, registry, console, quick, device)
-        write_results(outcomes, folder, EXPERIMENTS[name].title, quick)
-        every += outcomes
-    return write_results(every, out, title, quick)
+    failures: dict[str, str] = {}
+    try:
+        for name in names:
+            folder = out / name
+            try:
+                outcomes = run_experiment(
+                    EXPERIMENTS[name], folder, registry, console, quick, device
+                )
+            except ExperimentFailed as failed:
+                outcomes, failures[name] = failed.outcomes, str(failed)
+                console.print(f"[bold red]{name} failed:[/bold red] {failed}")
+            title_of = EXPERIMENTS[name].title
+            write_results(outcomes, folder, title_of, quick, _only(failures, name))
+            every += outcomes
+    finally:
+        path = write_results(every, out, title, quick, failures)
+    if failures:
+        raise ExperimentFailed(
+            f"{len(failures)} of the {len(names)} experiments failed "
+            f"({', '.join(failures)}); the others finished, and {path} reports them all "
+            f"with the errors. The first error: {next(iter(failures.values()))}",
+            every,
+        )
+    return path
+
+
+def _only(failures: dict[str, str], name: str) -> dict[str, str]:
+    return {name: failures[name]} if name in failures else {}
 
 
 def prepare_out(out: Path) -> Path:

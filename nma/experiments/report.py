@@ -48,8 +48,15 @@ class Outcome:
     settings: dict[str, object] = field(default_factory=dict)
 
 
-def render(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> str:
-    """The markdown of ``results.md`` in ``base`` (figure links relative to it)."""
+def render(
+    outcomes: list[Outcome],
+    base: Path,
+    title: str,
+    quick: bool,
+    failures: dict[str, str] | None = None,
+) -> str:
+    """The markdown of ``results.md`` in ``base`` (figure links relative to it);
+    ``failures`` maps each experiment that failed to its error message."""
     total = sum(o.seconds for o in outcomes)
     size = (
         "quick (smoke-test sizes: the figures are not expected to reach the targets)"
@@ -66,6 +73,9 @@ def render(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> str:
     ]
     for outcome in outcomes:
         lines += ["| " + " | ".join(row.cells(quick)) + " |" for row in outcome.rows]
+    if failures:
+        lines += ["", "## Failed", ""]
+        lines += [f"- **{name}**: {message}" for name, message in failures.items()]
     lines += ["", "## Configurations and figures", ""]
     for o in outcomes:
         lines += [
@@ -82,10 +92,17 @@ def render(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> str:
     return "\n".join(lines)
 
 
-def write_results(outcomes: list[Outcome], base: Path, title: str, quick: bool) -> Path:
-    """Write ``results.md`` into ``base``; returns its path."""
+def write_results(
+    outcomes: list[Outcome],
+    base: Path,
+    title: str,
+    quick: bool,
+    failures: dict[str, str] | None = None,
+) -> Path:
+    """Write ``results.md`` into ``base`` (made if missing); returns its path."""
+    base.mkdir(parents=True, exist_ok=True)
     path = base / RESULTS_FILE
-    atomic_write_text(path, render(outcomes, base, title, quick))
+    atomic_write_text(path, render(outcomes, base, title, quick, failures))
     return path
 
 

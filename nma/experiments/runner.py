@@ -28,6 +28,15 @@ from nma.experiments.spec import Configuration, Experiment
 from nma.registry import Registry
 
 
+class ExperimentFailed(NmaError):
+    """A configuration of an experiment failed; ``outcomes`` holds the configurations
+    that finished before it, so that a report can still show them."""
+
+    def __init__(self, message: str, outcomes: list[Outcome]) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
 def raw_config(settings: dict[str, Any]) -> dict[str, Any]:
     """Dotted settings (``train.steps``) as the nested raw configuration ``resolve`` takes."""
     raw: dict[str, Any] = {}
@@ -44,7 +53,11 @@ def run_experiment(
     quick: bool = False,
     device: str | None = None,
 ) -> list[Outcome]:
-    """Train and evaluate every configuration of ``experiment`` in ``out/<configuration>``."""
+    """Train and evaluate every configuration of ``experiment`` in ``out/<configuration>``.
+
+    A configuration that fails raises :class:`ExperimentFailed`, carrying the outcomes
+    of the configurations that finished before it.
+    """
     outcomes = []
     for config in experiment.configurations:
         settings = config.settings(quick)
@@ -57,13 +70,13 @@ def run_experiment(
                 outcome = _continual(experiment, config, settings, directory, registry, console)
             else:
                 outcome = _single_run(experiment, config, settings, directory, registry, console)
-        except NmaError:
-            raise
         except Exception as exc:
-            raise NmaError(
+            cause = str(exc) if isinstance(exc, NmaError) else f"{type(exc).__name__}: {exc}"
+            raise ExperimentFailed(
                 f"The experiment {experiment.name!r} failed in its configuration "
-                f"{config.name!r} ({type(exc).__name__}: {exc}). What it wrote is in "
-                f"{directory}; rerun with NMA_DEBUG=1 for the traceback."
+                f"{config.name!r} ({cause}). What it wrote is in {directory}; rerun with "
+                f"NMA_DEBUG=1 for the traceback.",
+                outcomes,
             ) from exc
         outcome.settings = settings
         outcomes.append(outcome)

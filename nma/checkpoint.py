@@ -41,6 +41,8 @@ class Checkpoint:
         regularizers: per regularizer name, its ``state_dict``.
         rng: named random-generator states (``uint8`` tensors).
         extra: JSON-serialisable values the trainer wants back.
+        tensors: other named tensors the trainer wants back (e.g. the best weights
+            kept by ``MemoryTrainer(restore_best=True)``).
     """
 
     step: int
@@ -49,6 +51,7 @@ class Checkpoint:
     regularizers: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def checkpoint_path(folder: Path, step: int) -> Path:
@@ -80,6 +83,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
             tensors[f"regularizer/{reg_name}/{name}"] = tensor
     for name, tensor in checkpoint.rng.items():
         tensors[f"rng/{name}"] = tensor
+    for name, tensor in checkpoint.tensors.items():
+        tensors[f"tensors/{name}"] = tensor
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     metadata = {
         "format": FORMAT,
@@ -118,6 +123,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     model: dict[str, torch.Tensor] = {}
     regularizers: dict[str, dict[str, torch.Tensor]] = {}
     rng: dict[str, torch.Tensor] = {}
+    named: dict[str, torch.Tensor] = {}
     optim_tensors: dict[str, torch.Tensor] = {}
     for key, tensor in tensors.items():
         section, _, rest = key.partition("/")
@@ -130,8 +136,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
             regularizers.setdefault(reg_name, {})[name] = tensor
         elif section == "rng":
             rng[rest] = tensor
+        elif section == "tensors":
+            named[rest] = tensor
     optimizer = _unflatten_optimizer(optim_plain, optim_tensors)
-    return Checkpoint(step, model, optimizer, regularizers, rng, extra)
+    return Checkpoint(step, model, optimizer, regularizers, rng, extra, named)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -164,8 +164,10 @@ def training_checkpoint(
     regularizers: Mapping[str, Regularizer],
     rng: dict[str, Tensor],
     extra: dict[str, object],
+    tensors: dict[str, Tensor] | None = None,
 ) -> Checkpoint:
-    """The checkpoint of a training loop: model, optimiser, regularizers, generators."""
+    """The checkpoint of a training loop: model, optimiser, regularizers, generators
+    (and any other named ``tensors`` the loop wants back)."""
     return Checkpoint(
         step=step,
         model=model.state_dict(),
@@ -173,6 +175,7 @@ def training_checkpoint(
         regularizers={name: r.state_dict() for name, r in regularizers.items()},
         rng=rng,
         extra=extra,
+        tensors=tensors or {},
     )
 
 

@@ -58,6 +58,9 @@ from nma.training.validate import check_trainer_arguments, resolve_device
 VAL_PREFIX = "val/"
 """Where a checkpoint keeps the validation loader's generators."""
 
+BEST_PREFIX = "best/"
+"""Where a checkpoint keeps the best validation epoch's weights (``restore_best``)."""
+
 Metric = Callable[[Tensor, Tensor], MetricValue]
 """``value = metric(outputs, targets)`` of one batch: a mean over its sequences, or a
 :class:`nma.Ratio`."""
@@ -71,7 +74,8 @@ class MemoryTrainer:
     Each step: ``loss = criterion(output(model(inputs)), targets)`` plus the
     regularizers' penalties, backward, the global gradient norm clipped to
     ``grad_clip``, the regularizers' gradient edits, ``optimizer.step()``. After each
-    epoch, the mean validation loss; early stopping with ``patience``. Progress is
+    epoch, the mean validation loss; early stopping with ``patience``, and with
+    ``restore_best`` the weights of the best validation epoch put back. Progress is
     shown with Rich (tqdm's widget in a Jupyter notebook, when tqdm is installed).
     With ``checkpoint_dir``, safetensors checkpoints (model, optimiser, regularizers,
     random generators, history) are written at the end of each epoch and every
@@ -98,6 +102,10 @@ class MemoryTrainer:
         patience: stop after this many epochs without a validation loss below the
             best minus ``min_delta``; ``None``: no early stopping.
         min_delta: the least decrease of the validation loss that counts.
+        restore_best: at the end of :meth:`train` (early stop or last epoch), load the
+            weights of the epoch with the lowest validation loss (needs a
+            ``val_loader``). They are kept as a copy on the CPU and in checkpoints, so
+            a resumed training restores the same weights.
         checkpoint_dir: where checkpoints go; ``None``: none are written.
         checkpoint_every: also write one every this many steps; ``0``: per epoch only.
         keep_checkpoints: how many recent checkpoints to keep.
@@ -124,6 +132,7 @@ class MemoryTrainer:
         lr_final_ratio: float = 0.1,
         patience: int | None = None,
         min_delta: float = 0.0,
+        restore_best: bool = False,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 0,
         keep_checkpoints: int = 2,
@@ -150,6 +159,8 @@ class MemoryTrainer:
         self.grad_clip = grad_clip
         self.lr_schedule, self.lr_final_ratio = lr_schedule, lr_final_ratio
         self.patience, self.min_delta = patience, min_delta
+        self.restore_best = bool(restore_best)
+        self._best_weights: dict[str, Tensor] | None = None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
         self.show_progress = progress
@@ -188,6 +199,7 @@ class MemoryTrainer:
         """
         self._check_train(train_loader, val_loader, epochs, resume)
         stopper = EarlyStopping(self.patience, self.min_delta) if self.patience else None
+        self._best_weights = None  # a resumed training gets its own back from the checkpoint
         point = self._resume_point(resume, stopper) if resume is not False else None
         history = self.history = point.history if point else History()
         first_epoch = point.epoch if point else 0
@@ -199,16 +211,23 @@ class MemoryTrainer:
             self.console, total, done, "val_loss", None if self.show_progress else False
         )
         self.model.train()
-        if history.stopped_early:
-            return history
-        with showing(display, self.show_progress):
-            for epoch in range(first_epoch, epochs):
-                resumed = point if point is not None and epoch == first_epoch else None
-                stop = self._epoch(
-                    epoch, epochs, train_loader, val_loader, total, resumed, stopper, display
+        if not history.stopped_early:
+            with showing(display, self.show_progress):
+                for epoch in range(first_epoch, epochs):
+                    resumed = point if point is not None and epoch == first_epoch else None
+                    stop = self._epoch(
+                        epoch, epochs, train_loader, val_loader, total, resumed, stopper, display
+                    )
+                    if stop:
+                        break
+        if self.restore_best and self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
+            if self.show_progress:
+                best_epoch = history.best_epoch if history.best_epoch is not None else 0
+                self.console.print(
+                    f"Restored the weights of epoch {best_epoch + 1} "
+                    f"(validation loss {min(history.val):.4f})."
                 )
-                if stop:
-                    break
         return history
 
     def evaluate(
@@ -302,6 +321,10 @@ class MemoryTrainer:
                 range(len(self.history.val)), key=self.history.val.__getitem__
             )
             line += f", val loss {val:.4f}"
+            if self.restore_best and self.history.best_epoch == len(self.history.val) - 1:
+                self._best_weights = {
+                    k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+                }
             display.advance(self.step - call_start, metric=val)
             if stopper is not None and stopper.update(epoch, val):
                 stop = self.history.stopped_early = epoch + 1 < epochs
@@ -342,8 +365,15 @@ class MemoryTrainer:
             **more,
         }
         rng = {**rng_states(self.device), **start, **generator_states(val_loader, VAL_PREFIX)}
+        best = self._best_weights or {}
         checkpoint = training_checkpoint(
-            self.step, self.model, self.optimizer, self.regularizers, rng, extra
+            self.step,
+            self.model,
+            self.optimizer,
+            self.regularizers,
+            rng,
+            extra,
+            {f"{BEST_PREFIX}{k}": v for k, v in best.items()},
         )
         write_checkpoint(checkpoint, self.checkpoint_dir, self.keep_checkpoints)
         self._wrote_checkpoints = True
@@ -376,6 +406,12 @@ class MemoryTrainer:
             advice="Build the model and the optimiser as for the training that wrote it.",
         )
         self.step = checkpoint.step
+        best = {
+            k.removeprefix(BEST_PREFIX): v
+            for k, v in checkpoint.tensors.items()
+            if k.startswith(BEST_PREFIX)
+        }
+        self._best_weights = best or None
         if stopper is not None and extra.get("early_stopping"):
             stopper.load(extra["early_stopping"])
         self._wrote_checkpoints = True
@@ -408,6 +444,11 @@ class MemoryTrainer:
         if self.patience and val_loader is None:
             raise UsageError(
                 "Early stopping (patience=...) watches the validation loss: pass a val_loader."
+            )
+        if self.restore_best and val_loader is None:
+            raise UsageError(
+                "restore_best=True restores the epoch of the lowest validation loss: pass a "
+                "val_loader."
             )
         if resume is not False and resume is not True and not isinstance(resume, str | Path):
             raise UsageError(f"resume must be True, False or a checkpoint's path, not {resume!r}.")

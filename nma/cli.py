@@ -406,12 +406,20 @@ def experiment_command(
         typer.Option("--out", help="Output directory (new or empty); results.md goes there."),
     ] = None,
     device: DeviceOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on in --out: configurations that finished there are kept, the others "
+            "trained (an unfinished one's directory is moved aside).",
+        ),
+    ] = False,
 ) -> None:
     """Run one of the suite's experiments (or all): train, evaluate, draw the figures and
     write results.md, each metric beside its published or claimed target."""
     from nma.experiments import run_named
 
-    path = run_named(name, out_dir, quick=quick, device=device, console=err)
+    path = run_named(name, out_dir, quick=quick, device=device, console=err, resume=resume)
     out.print(f"Wrote {escape(str(path))}")
 
 

@@ -166,3 +166,39 @@ def test_a_failed_experiment_leaves_the_others_and_the_report(
     assert "**broken**" in failed and "'bad'" in failed and "slots" in failed
     assert "## Failed" in (out / "broken" / "results.md").read_text(encoding="utf-8")
     assert "## Failed" not in (out / "priority-sort" / "results.md").read_text(encoding="utf-8")
+
+
+def test_resume_keeps_finished_configurations_and_redoes_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nma.errors import UsageError
+    from nma.experiments import run_named
+
+    base = EXPERIMENTS["priority-sort"].configurations[0]
+    two = replace(
+        EXPERIMENTS["priority-sort"],
+        name="two",
+        configurations=(replace(base, name="a"), replace(base, name="b")),
+    )
+    monkeypatch.setitem(EXPERIMENTS, "two", two)
+    out = tmp_path / "two"
+    run_named("two", out, quick=True, device="cpu")
+    kept = (out / "a" / "summary.json").read_bytes(), (out / "a" / "summary.json").stat()
+    (out / "b" / "outcome.json").unlink()  # as if b had been interrupted
+
+    with pytest.raises(UsageError, match="not empty.*--resume"):
+        run_named("two", out, quick=True, device="cpu")
+    with pytest.raises(UsageError, match="holds a --quick run, and this is a full one"):
+        run_named("two", out, quick=False, device="cpu", resume=True)
+    with pytest.raises(UsageError, match="give --out"):
+        run_named("two", None, quick=True, resume=True)
+
+    results = run_named("two", out, quick=True, device="cpu", resume=True)
+    assert (out / "a" / "summary.json").read_bytes() == kept[0]
+    assert (out / "a" / "summary.json").stat().st_mtime_ns == kept[1].st_mtime_ns
+    assert (out / "b.unfinished-1" / "summary.json").is_file()  # the old b, kept aside
+    assert (out / "b" / "outcome.json").is_file()
+    text = results.read_text(encoding="utf-8")
+    assert [r.split(" | ")[1] for r in text.splitlines() if r.startswith("| two |")] == ["a", "b"]
+    for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert_png(out / link)

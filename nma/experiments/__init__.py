@@ -24,7 +24,7 @@ from nma.experiments import (
     temporal,
 )
 from nma.experiments.report import Outcome, write_results
-from nma.experiments.runner import ExperimentFailed, run_experiment
+from nma.experiments.runner import ExperimentFailed, check_resumable, run_experiment
 from nma.experiments.spec import Configuration, Experiment, Target
 from nma.registry import Registry, get_registry
 
@@ -80,23 +80,31 @@ def run_named(
     device: str | None = None,
     registry: Registry | None = None,
     console: Console | None = None,
+    resume: bool = False,
 ) -> Path:
     """``nma experiment NAME``: run experiment ``name`` into ``out`` (its configurations
     in ``out/<configuration>``), or for ``all`` every experiment into ``out/<name>`` with
     one combined report; return the ``results.md`` written into ``out``.
 
-    ``out`` defaults to ``runs/experiment-<time>-<name>``; it must be empty or new.
+    ``out`` defaults to ``runs/experiment-<time>-<name>``; it must be empty or new,
+    unless ``resume``: then the configurations that finished there are kept and the
+    others trained (see :func:`nma.experiments.runner.run_experiment`).
     """
     names = experiment_names(name)
+    if resume and out is None:
+        raise UsageError("--resume goes on with the experiments in --out DIR: give --out.")
     out = out or Path("runs") / f"experiment-{datetime.now():%Y%m%d-%H%M%S}-{name}"
     if name == ALL:
-        return run_several(names, out, "The experiment suite", quick, device, registry, console)
-    out = prepare_out(out)
+        return run_several(
+            names, out, "The experiment suite", quick, device, registry, console, resume
+        )
+    out = prepare_out(out, resume)
+    check_resumable(EXPERIMENTS[name], out, quick)
     registry = registry or get_registry()
     console = console or Console(stderr=True)
     title = EXPERIMENTS[name].title
     try:
-        outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device)
+        outcomes = run_experiment(EXPERIMENTS[name], out, registry, console, quick, device, resume)
     except ExperimentFailed as failed:
         write_results(failed.outcomes, out, title, quick, {name: str(failed)})
         raise
@@ -111,9 +119,11 @@ def run_several(
     device: str | None = None,
     registry: Registry | None = None,
     console: Console | None = None,
+    resume: bool = False,
 ) -> Path:
     """Run the experiments ``names``, each into ``out/<name>`` with its own
-    ``results.md``, and write the combined ``out/results.md`` (returned).
+    ``results.md``, and write the combined ``out/results.md`` (returned). With
+    ``resume``, the configurations that finished in ``out`` before are kept.
 
     An experiment that fails does not stop the others: its finished configurations
     and its error go into the reports, and once every experiment has had its turn an
@@ -122,7 +132,9 @@ def run_several(
     """
     for name in names:
         experiment_names(name)  # every name checked before any training
-    out = prepare_out(out)
+    out = prepare_out(out, resume)
+    for name in names:
+        check_resumable(EXPERIMENTS[name], out / name, quick)
     registry = registry or get_registry()
     console = console or Console(stderr=True)
     every: list[Outcome] = []
@@ -132,7 +144,7 @@ def run_several(
             folder = out / name
             try:
                 outcomes = run_experiment(
-                    EXPERIMENTS[name], folder, registry, console, quick, device
+                    EXPERIMENTS[name], folder, registry, console, quick, device, resume
                 )
             except ExperimentFailed as failed:
                 outcomes, failures[name] = failed.outcomes, str(failed)
@@ -156,12 +168,15 @@ def _only(failures: dict[str, str], name: str) -> dict[str, str]:
     return {name: failures[name]} if name in failures else {}
 
 
-def prepare_out(out: Path) -> Path:
-    """Make the output directory; a :class:`nma.UsageError` if it holds anything."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+def prepare_out(out: Path, resume: bool = False) -> Path:
+    """Make the output directory; a :class:`nma.UsageError` if it is a file, or holds
+    anything and ``resume`` is off."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"The output directory {str(out)!r} is a file; choose another.")
+    if out.exists() and not resume and any(out.iterdir()):
         raise UsageError(
-            f"The output directory {str(out)!r} is not empty (or is a file); choose another "
-            f"with --out."
+            f"The output directory {str(out)!r} is not empty; choose another with --out, "
+            f"or go on with the experiments there with --resume."
         )
     out.mkdir(parents=True, exist_ok=True)
     return out

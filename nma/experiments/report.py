@@ -3,14 +3,21 @@ and its figures, written into its output directory."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nma.checkpoint import atomic_write_text
+from nma.errors import UsageError
 from nma.experiments.spec import Target
 
 RESULTS_FILE = "results.md"
+
+OUTCOME_FILE = "outcome.json"
+"""Written into a configuration's directory when it has finished: what
+``nma experiment --resume`` keeps instead of training it again."""
 
 
 @dataclass
@@ -46,6 +53,73 @@ class Outcome:
     seconds: float
     directory: Path
     settings: dict[str, object] = field(default_factory=dict)
+
+    def save(self, quick: bool) -> Path:
+        """Write ``outcome.json`` into :attr:`directory` (paths relative to it)."""
+        data = {
+            "quick": quick,
+            "experiment": self.experiment,
+            "configuration": self.configuration,
+            "provenance": self.provenance,
+            "rows": [
+                {
+                    "metric": r.metric,
+                    "value": r.value,
+                    "target": asdict(r.target) if r.target else None,
+                }
+                for r in self.rows
+            ],
+            "figures": [_relative(p, self.directory) for p in self.figures],
+            "seconds": self.seconds,
+            "settings": self.settings,
+        }
+        path = self.directory / OUTCOME_FILE
+        atomic_write_text(path, json.dumps(data, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, directory: Path, quick: bool) -> Outcome | None:
+        """The finished outcome kept in ``directory``, or ``None`` if it has none; a
+        :class:`nma.UsageError` if it is unreadable or of the other size (quick/full)."""
+        path = directory / OUTCOME_FILE
+        if not path.is_file():
+            return None
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            experiment, configuration = data["experiment"], data["configuration"]
+            rows = [
+                Row(
+                    experiment,
+                    configuration,
+                    r["metric"],
+                    float(r["value"]),
+                    Target(**r["target"]) if r["target"] else None,
+                )
+                for r in data["rows"]
+            ]
+            outcome = cls(
+                experiment,
+                configuration,
+                data["provenance"],
+                rows,
+                [directory / f for f in data["figures"]],
+                float(data["seconds"]),
+                directory,
+                dict(data["settings"]),
+            )
+            kept_quick = bool(data["quick"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"The finished configuration's record {str(path)!r} is unreadable ({exc}); "
+                f"move its directory away to train it again."
+            ) from None
+        if kept_quick != quick:
+            size = {True: "--quick", False: "full"}
+            raise UsageError(
+                f"{str(directory)!r} holds a {size[kept_quick]} run, and this is a "
+                f"{size[quick]} one: resume with the same size, or choose another --out."
+            )
+        return outcome
 
 
 def render(

@@ -52,11 +52,15 @@ def run_experiment(
     console: Console,
     quick: bool = False,
     device: str | None = None,
+    resume: bool = False,
 ) -> list[Outcome]:
     """Train and evaluate every configuration of ``experiment`` in ``out/<configuration>``.
 
-    A configuration that fails raises :class:`ExperimentFailed`, carrying the outcomes
-    of the configurations that finished before it.
+    Each configuration that finishes leaves its ``outcome.json``; with ``resume`` a
+    configuration that has one is kept as it is, and the directory of one that did
+    not finish is moved aside (``<configuration>.unfinished-<n>``) before training it
+    again. A configuration that fails raises :class:`ExperimentFailed`, carrying the
+    outcomes of the configurations that finished before it.
     """
     outcomes = []
     for config in experiment.configurations:
@@ -64,6 +68,16 @@ def run_experiment(
         if device is not None:
             settings["train.device"] = device
         directory = out / config.name
+        if resume:
+            kept = Outcome.load(directory, quick)
+            if kept is not None:
+                console.print(
+                    f"[bold]{experiment.name}[/bold] / {config.name}: finished before "
+                    f"({kept.seconds:.0f} s), kept"
+                )
+                outcomes.append(kept)
+                continue
+            _move_aside(directory, console)
         console.print(f"[bold]{experiment.name}[/bold] / {config.name}: training in {directory}")
         try:
             if experiment.kind == "continual":
@@ -79,8 +93,28 @@ def run_experiment(
                 outcomes,
             ) from exc
         outcome.settings = settings
+        outcome.save(quick)
         outcomes.append(outcome)
     return outcomes
+
+
+def check_resumable(experiment: Experiment, out: Path, quick: bool) -> None:
+    """Read every finished configuration of ``experiment`` kept in ``out``: a
+    :class:`nma.UsageError` before any training if one is unreadable or of the other
+    size."""
+    for config in experiment.configurations:
+        Outcome.load(out / config.name, quick)
+
+
+def _move_aside(directory: Path, console: Console) -> None:
+    """Rename an unfinished configuration's directory, keeping what it wrote."""
+    if not directory.exists():
+        return
+    n = 1
+    while (aside := directory.with_name(f"{directory.name}.unfinished-{n}")).exists():
+        n += 1
+    directory.rename(aside)
+    console.print(f"{directory} did not finish: moved to {aside.name}, training it again")
 
 
 def _single_run(

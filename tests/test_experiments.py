@@ -3,6 +3,7 @@ and the report's derived figures on constructed cases."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import replace
@@ -202,3 +203,16 @@ def test_resume_keeps_finished_configurations_and_redoes_the_rest(
     assert [r.split(" | ")[1] for r in text.splitlines() if r.startswith("| two |")] == ["a", "b"]
     for link in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert_png(out / link)
+
+    changed = replace(
+        two,
+        configurations=(
+            two.configurations[0],
+            replace(base, name="b", quick={**base.quick, "train.steps": 21}),
+        ),
+    )
+    monkeypatch.setitem(EXPERIMENTS, "two", changed)
+    run_named("two", out, quick=True, device="cpu", resume=True)
+    assert (out / "a" / "summary.json").stat().st_mtime_ns == kept[1].st_mtime_ns
+    assert (out / "b.unfinished-2").is_dir()  # b's settings changed: trained again
+    assert json.loads((out / "b" / "outcome.json").read_text())["settings"]["train.steps"] == 21

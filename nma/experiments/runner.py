@@ -13,6 +13,7 @@ method that is neither ``naive`` nor ``joint``):
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,10 @@ def run_experiment(
     """Train and evaluate every configuration of ``experiment`` in ``out/<configuration>``.
 
     Each configuration that finishes leaves its ``outcome.json``; with ``resume`` a
-    configuration that has one is kept as it is, and the directory of one that did
-    not finish is moved aside (``<configuration>.unfinished-<n>``) before training it
-    again. A configuration that fails raises :class:`ExperimentFailed`, carrying the
+    configuration that has one, with the same settings, is kept as it is; the
+    directory of one that did not finish, or whose settings have changed since, is
+    moved aside (``<configuration>.unfinished-<n>``) before training it again. A
+    configuration that fails raises :class:`ExperimentFailed`, carrying the
     outcomes of the configurations that finished before it.
     """
     outcomes = []
@@ -70,14 +72,15 @@ def run_experiment(
         directory = out / config.name
         if resume:
             kept = Outcome.load(directory, quick)
-            if kept is not None:
+            if kept is not None and kept.settings == as_json(settings):
                 console.print(
                     f"[bold]{experiment.name}[/bold] / {config.name}: finished before "
                     f"({kept.seconds:.0f} s), kept"
                 )
                 outcomes.append(kept)
                 continue
-            _move_aside(directory, console)
+            why = "its settings changed since" if kept is not None else "it did not finish"
+            _move_aside(directory, why, console)
         console.print(f"[bold]{experiment.name}[/bold] / {config.name}: training in {directory}")
         try:
             if experiment.kind == "continual":
@@ -106,15 +109,20 @@ def check_resumable(experiment: Experiment, out: Path, quick: bool) -> None:
         Outcome.load(out / config.name, quick)
 
 
-def _move_aside(directory: Path, console: Console) -> None:
-    """Rename an unfinished configuration's directory, keeping what it wrote."""
+def as_json(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as they read back from ``outcome.json``."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+def _move_aside(directory: Path, why: str, console: Console) -> None:
+    """Rename the directory of a configuration to train again, keeping what it wrote."""
     if not directory.exists():
         return
     n = 1
     while (aside := directory.with_name(f"{directory.name}.unfinished-{n}")).exists():
         n += 1
     directory.rename(aside)
-    console.print(f"{directory} did not finish: moved to {aside.name}, training it again")
+    console.print(f"{directory}: {why}; moved to {aside.name}, training it again")
 
 
 def _single_run(

@@ -1,4 +1,11 @@
-"""``nma experiment associative``: associative recall (Graves et al. 2014, §4.3)."""
+"""``nma experiment associative``: associative recall (Graves et al. 2014, §4.3).
+
+The configuration is the paper's: an NTM memory of 128 slots of 20 with one read and
+one write head, an LSTM controller of 100 units, items of 3 vectors of 6 bits, 2-6
+items. The paper trained with RMSProp at a constant learning rate; here Adam at a
+constant 1e-3: with the default cosine decay to 1e-4 the jump in accuracy comes later
+(0.58 after 4,000 steps against 0.996, results/associative-recall-ntm-lstm-cosine.md).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +17,20 @@ EXPERIMENT = Experiment(
     title="Associative recall: given an item, recall the item that followed it",
     configurations=(
         Configuration(
-            name="dnc-lstm",
+            name="ntm-lstm",
             options={
-                "components.memory": "dnc",
+                "components.memory": "ntm",
                 "components.controller": "lstm",
                 "components.task": "associative-recall",
-                "train.steps": 6000,
-                "train.eval_every": 500,
-                "task.curriculum_steps": 2000,
+                "train.steps": 4000,
+                "train.lr_schedule": "constant",
+                "train.eval_every": 250,
             },
             quick=quick(task__width=4, task__item_length=2, task__max_items=3),
             targets=(Target("item_accuracy", 0.95, True, "the issue: ≥ 95% of items"),),
             provenance=(
-                "benchmarks/results/associative-recall-dnc-lstm.md (item accuracy 0.29 after "
-                "6,000 steps, rising: target not reached)"
+                "benchmarks/results/associative-recall-ntm-lstm.md (item accuracy 0.996, "
+                "0.03 bit errors after 4,000 steps: target reached)"
             ),
         ),
     ),

@@ -68,7 +68,8 @@ class LogicalTask(symbolic.GeneratedTask):
 
     Each problem uses ``n`` atoms drawn at random from the ``max_atoms`` symbols,
     ``n`` uniform in ``[min_atoms, max_atoms]`` (raised to ``depth + 2`` when the proof
-    needs more), ``[min_rules, max_rules]`` rules (at least the proof's), and
+    needs more), ``[min_rules, max_rules]`` rules (at least the proof's; held-out
+    problems ``[eval_min_rules, max_rules]``), and
     ``[min_facts, max_facts]`` facts. Curriculum: over the first ``curriculum_steps``
     training batches the upper ends of the atom, rule and depth ranges rise linearly
     from their minima; with ``min_rules = 0`` early batches are bare fact lists, which
@@ -94,6 +95,13 @@ class LogicalTask(symbolic.GeneratedTask):
         eval_max_depth: int | None = Field(
             None, ge=0, description="Deepest held-out proof (default: max_depth)."
         )
+        eval_min_rules: int | None = Field(
+            None,
+            ge=0,
+            description="Fewest rules per held-out problem (default: min_rules); lets a "
+            "curriculum start from bare fact lists (min_rules = 0) while the held-out "
+            "problems keep another rule range.",
+        )
         and_probability: float = Field(
             0.5, ge=0.0, le=1.0, description="Chance that a rule has two body atoms, not one."
         )
@@ -111,6 +119,10 @@ class LogicalTask(symbolic.GeneratedTask):
                 lo, hi = getattr(self, f"min_{name}"), getattr(self, f"max_{name}")
                 if lo > hi:
                     raise ValueError(f"min_{name} ({lo}) exceeds max_{name} ({hi})")
+            if self.eval_min_rules is not None and self.eval_min_rules > self.max_rules:
+                raise ValueError(
+                    f"eval_min_rules ({self.eval_min_rules}) exceeds max_rules ({self.max_rules})"
+                )
             lo, hi = self.eval_depths
             if lo > hi:
                 raise ValueError(f"eval_min_depth ({lo}) exceeds eval_max_depth ({hi})")
@@ -156,15 +168,17 @@ class LogicalTask(symbolic.GeneratedTask):
         """Problem number ``index`` of its split (provable and unprovable queries alternate)."""
         return self.problem(rng, index % 2 == 0, limits, side)
 
-    def limits(self, batch_index: int | None) -> tuple[int, int, int, int]:
-        """(atoms, rules, lowest depth, highest depth) of training batch ``batch_index``,
-        or of the held-out problems for ``None``."""
+    def limits(self, batch_index: int | None) -> tuple[int, int, int, int, int]:
+        """(most atoms, fewest rules, most rules, lowest depth, highest depth) of training
+        batch ``batch_index``, or of the held-out problems for ``None``."""
         c = self.config
         if batch_index is None:
-            return (c.max_atoms, c.max_rules, *c.eval_depths)
+            rules_lo = c.min_rules if c.eval_min_rules is None else c.eval_min_rules
+            return (c.max_atoms, rules_lo, c.max_rules, *c.eval_depths)
         ramp = (batch_index, c.curriculum_steps)
         return (
             symbolic.ramp(c.min_atoms, c.max_atoms, *ramp),
+            c.min_rules,
             symbolic.ramp(c.min_rules, c.max_rules, *ramp),
             c.min_depth,
             symbolic.ramp(c.min_depth, c.max_depth, *ramp),
@@ -174,12 +188,13 @@ class LogicalTask(symbolic.GeneratedTask):
         self,
         rng: random.Random,
         provable: bool,
-        limits: tuple[int, int, int, int],
+        limits: tuple[int, int, int, int, int],
         side: bool | None,
     ) -> Problem:
         """One problem on ``side`` of the held-out partition.
 
-        ``limits`` is (most atoms, most rules, shallowest depth, deepest depth).
+        ``limits`` is (most atoms, fewest rules, most rules, shallowest depth, deepest
+        depth).
         """
         return symbolic.draw(lambda: self.build(rng, provable, *limits), side, "logical")
 
@@ -188,6 +203,7 @@ class LogicalTask(symbolic.GeneratedTask):
         rng: random.Random,
         provable: bool,
         atoms_hi: int,
+        rules_lo: int,
         rules_hi: int,
         depth_lo: int,
         depth_hi: int,
@@ -196,7 +212,7 @@ class LogicalTask(symbolic.GeneratedTask):
         c = self.config
         depth = rng.randint(depth_lo, depth_hi)
         n_atoms = max(rng.randint(min(c.min_atoms, atoms_hi), atoms_hi), depth + 2)
-        n_rules = max(rng.randint(min(c.min_rules, rules_hi), rules_hi), depth)
+        n_rules = max(rng.randint(min(rules_lo, rules_hi), rules_hi), depth)
         atoms = rng.sample(range(c.max_atoms), n_atoms)
         chain, others = atoms[: depth + 1], atoms[depth + 1 :]
         query = chain[-1]

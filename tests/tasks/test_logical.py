@@ -146,6 +146,28 @@ def test_eval_split_is_finite_fixed_and_uses_its_depths():
     assert task.bucket_names[-2:] == ["accuracy_depth_4", "accuracy_unprovable"]
 
 
+def test_eval_min_rules_sets_the_held_out_rule_range_only():
+    # Training starts from bare fact lists (min_rules = 0); held-out problems keep 3-4 rules.
+    task = make(min_rules=0, max_rules=4, max_depth=1, eval_min_rules=3, eval_size=48)
+    train = next(task.batches("train", 64, torch.Generator().manual_seed(6)))
+    counts = [len(decode(task, train, b)["rules"]) for b in range(64)]
+    check_batch(task, train, (0, 1))
+    assert min(counts) < 3
+    held = [
+        len(decode(task, batch, b)["rules"])
+        for batch in task.batches("eval", 16, torch.Generator().manual_seed(6))
+        for b in range(batch.inputs.shape[1])
+    ]
+    assert len(held) == 48 and min(held) >= 3 and max(held) <= 4
+    default = make(min_rules=0, max_rules=4, max_depth=1, eval_size=48)
+    held = [
+        len(decode(default, batch, b)["rules"])
+        for batch in default.batches("eval", 16, torch.Generator().manual_seed(6))
+        for b in range(batch.inputs.shape[1])
+    ]
+    assert min(held) < 3  # without it, held-out problems follow min_rules
+
+
 def canonical(task: LogicalTask, batch, b: int) -> tuple:
     p = decode(task, batch, b)
     rules = tuple(sorted((tuple(sorted(body)), head) for body, head in p["rules"]))
@@ -245,6 +267,7 @@ def test_loss_is_cross_entropy_at_the_answer_step():
         ({"max_atoms": 4, "max_depth": 3}, "max_atoms"),
         ({"max_depth": 9, "max_atoms": 20, "max_rules": 5}, "max_rules"),
         ({"min_facts": 0}, "greater than or equal to 1"),
+        ({"eval_min_rules": 9, "max_rules": 8}, "eval_min_rules"),
     ],
 )
 def test_bad_options_are_usage_errors(options, message):

@@ -45,7 +45,7 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         "controller",
         comps.controller,
         config.controller,
-        input_size=task.input_size + memory.read_size,
+        input_size=task.input_size + memory.fed_reads_size(),
     )
     model = MemoryModel(controller, memory, task.output_size)
     regularizers = {

@@ -51,6 +51,16 @@ class Memory(nn.Module):
     does so). Memories that update their state in place set it to ``False``."""
     interface_size: int
     read_size: int
+    reads_to_controller: bool = True
+    """Whether a step's reads join the controller's next input (``x_{t+1} ++ r_t``, the
+    default) or go to the output head only. A memory sets it to ``False`` where its
+    reads must not shape later writes, e.g. End-To-End Memory Networks, whose memories
+    are embeddings of the input alone (Sukhbaatar et al. 2015, section 2.1)."""
+
+    def fed_reads_size(self) -> int:
+        """The width the controller's input gains from the reads: ``read_size``, or 0
+        without :attr:`reads_to_controller`."""
+        return self.read_size if self.reads_to_controller else 0
 
     def __init__(self, config: Options, addressing: AddressingFactory | None = None) -> None:
         super().__init__()
@@ -71,6 +81,26 @@ class Memory(nn.Module):
             ``(reads, state)``: ``(B, read_size)`` and the new state.
         """
         raise NotImplementedError
+
+    def run_sequence(self, interfaces: Tensor, state: State) -> tuple[Tensor, State]:
+        """Run ``T`` steps whose interface vectors are all known in advance (a model
+        whose reads do not feed the controller, :attr:`reads_to_controller`).
+
+        The default calls :meth:`forward` once per step; a memory may override it
+        with an equivalent computation over the whole sequence at once.
+
+        Args:
+            interfaces: ``(T, B, interface_size)``.
+            state: the state before the first step.
+
+        Returns:
+            ``(reads, state)``: ``(T, B, read_size)`` and the state after the last step.
+        """
+        reads = []
+        for interface in interfaces.unbind(0):
+            read, state = self(interface, state)
+            reads.append(read)
+        return torch.stack(reads), state
 
     def slot_usage(self, state: State) -> Tensor | None:
         """How much each slot is in use, ``(B, N)`` in ``[0, 1]``; ``None`` if the memory

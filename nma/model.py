@@ -2,7 +2,8 @@
 
 At step ``t`` (DESIGN.md, "The five interfaces")::
 
-    h_t, c_t   = controller(x_t ++ r_{t-1}, c_{t-1})
+    h_t, c_t   = controller(x_t ++ r_{t-1}, c_{t-1})    (x_t alone for a memory
+                                                      whose reads_to_controller is False)
     r_t, m_t   = memory(W_i h_t, m_{t-1})
     y_t        = W_o (h_t ++ r_t)
 
@@ -42,7 +43,7 @@ class MemoryModel(nn.Module):
     """A controller driving an external memory, with a linear output head.
 
     Args:
-        controller: built with ``input_size = task input + memory.read_size``.
+        controller: built with ``input_size = task input + memory.fed_reads_size()``.
         memory: any :class:`nma.Memory`.
         output_size: width of one step's output (the task's ``output_size``).
     """
@@ -53,7 +54,7 @@ class MemoryModel(nn.Module):
         self.memory = memory
         self.interface = nn.Linear(controller.output_size, memory.interface_size)
         self.head = nn.Linear(controller.output_size + memory.read_size, output_size)
-        self.input_size = controller.input_size - memory.read_size
+        self.input_size = controller.input_size - memory.fed_reads_size()
         self.output_size = output_size
         self.memory_prefill: State | None = None
         self.compiled_steps = 0
@@ -123,7 +124,8 @@ class MemoryModel(nn.Module):
             ``(hidden, state)``: the controller output ``(B, controller.output_size)`` and
             the new state, whose ``reads`` are this step's reads.
         """
-        controller_input = torch.cat([x, state.reads], dim=-1)
+        feed = self.memory.reads_to_controller
+        controller_input = torch.cat([x, state.reads], dim=-1) if feed else x
         hidden, controller_state = self.controller(controller_input, state.controller)
         reads, memory_state = self.memory(self.interface(hidden), state.memory)
         return hidden, ModelState(controller_state, memory_state, reads)
@@ -179,6 +181,18 @@ class MemoryModel(nn.Module):
     def _run(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
         """Controller outputs ``(T, B, controller.output_size)`` and reads ``(T, B,
         read_size)`` of every step, and the final state."""
+        if not self.memory.reads_to_controller:
+            # The interface vectors do not depend on the reads: the controller runs
+            # first, then the memory over the whole sequence (run_sequence).
+            controller_state, outputs = state.controller, []
+            for x in inputs.unbind(0):
+                hidden, controller_state = self.controller(x, controller_state)
+                outputs.append(hidden)
+            hiddens_seq = torch.stack(outputs)
+            reads_seq, memory_state = self.memory.run_sequence(
+                self.interface(hiddens_seq), state.memory
+            )
+            return hiddens_seq, reads_seq, ModelState(controller_state, memory_state, reads_seq[-1])
         hiddens, reads = [], []
         for x in inputs.unbind(0):
             hidden, state = self.cell(x, state)

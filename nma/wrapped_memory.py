@@ -18,6 +18,11 @@ class WrappedMemory(Memory):
 
     memory: Memory
 
+    @property
+    def reads_to_controller(self) -> bool:  # type: ignore[override]
+        """The wrapped memory's :attr:`nma.Memory.reads_to_controller`."""
+        return self.memory.reads_to_controller
+
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> State:
         """The wrapped memory's initial state."""
         return self.memory.initial_state(batch_size, device, dtype)

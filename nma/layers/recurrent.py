@@ -56,7 +56,7 @@ class RecurrentMemoryLayer(MemoryModel):
         mem = resolve_memory(memory, memory_options, addressing, addressing_options)
         ctrl = build_controller(
             controller,
-            input_size + mem.read_size,
+            input_size + mem.fed_reads_size(),
             {"hidden_size": hidden_size, **(controller_options or {})},
         )
         super().__init__(ctrl, mem, output_size if output_size is not None else hidden_size)

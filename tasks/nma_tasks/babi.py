@@ -66,7 +66,9 @@ class BabiTask(Task):
     ``feed = "words"``: one step per story word (one-hot), then one step with channel
     ``V`` alone, one step per question word (one-hot), then the answer step (channel
     ``V + 1``). Examples are padded with zero steps after their answer step to the
-    longest of the batch.
+    longest of the batch. With ``answer_at = "question"`` there is no answer step of
+    its own: channel ``V + 1`` is set at the question's step (with ``feed = "words"``,
+    at its last word's step), where the answer is then asked for.
 
     Sentence encodings (``feed = "sentences"``), after End-To-End Memory Networks
     (Sukhbaatar et al. 2015, section 4.1). ``sentence_encoding = "position"``: the word
@@ -160,6 +162,12 @@ class BabiTask(Task):
         )
         eval_size: int = Field(
             0, ge=0, description="Held-out questions per task (0: all), drawn at random."
+        )
+        answer_at: Literal["next", "question"] = Field(
+            "next",
+            description="The answer is asked for at a step of its own after the question "
+            "(next), or at the question step itself (question: one step fewer; End-To-End "
+            "Memory Networks answer from the question's read).",
         )
         curriculum_steps: int = Field(
             0,
@@ -308,12 +316,17 @@ class BabiTask(Task):
         if self.config.feed == "words":
             words = [[(w, 1.0)] for s in story for w in s]
             asked = [[(w, 1.0)] for w in example.question]
+            if self.config.answer_at == "question":
+                return [*words, [(question, 1.0)], *asked[:-1], [*asked[-1], (answer, 1.0)]]
             return [*words, [(question, 1.0)], *asked, [(answer, 1.0)]]
         steps = [self._words(s) for s in story]
         if self.config.temporal:
             ages = self._ages(len(story), generator)
             steps = [[*s, (self.time_channel + a, 1.0)] for s, a in zip(steps, ages, strict=True)]
-        return [*steps, [*self._words(example.question), (question, 1.0)], [(answer, 1.0)]]
+        asked = [*self._words(example.question), (question, 1.0)]
+        if self.config.answer_at == "question":
+            return [*steps, [*asked, (answer, 1.0)]]
+        return [*steps, asked, [(answer, 1.0)]]
 
     def encode(
         self, examples: Sequence[Encoded], generator: torch.Generator | None = None

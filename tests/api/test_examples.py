@@ -78,6 +78,6 @@ def test_reasoning_examples_quick(tmp_path: Path, capsys) -> None:  # noqa: ANN0
     metrics = {tuple(c.strip() for c in row.strip("|").split("|")[:3]) for row in result["rows"]}
     assert {("logical", "dnc-lstm", "accuracy"), ("temporal", "dnc-lstm", "accuracy"),
             ("knowledge", "kg-nations-dnc-lstm", "mrr"),
-            ("babi", "kv-mlp-joint", "error")} <= metrics  # fmt: skip
+            ("babi", "memn2n-joint", "error")} <= metrics  # fmt: skip
     assert (out / "knowledge" / "dnc-lstm" / "figures" / "attention-patterns.png").is_file()
     assert "Wrote" in capsys.readouterr().out

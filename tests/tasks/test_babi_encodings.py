@@ -149,3 +149,21 @@ def test_the_memory_network_encodings_run_from_the_cli(tmp_path):
     assert summary["step"] == 2 and 0 <= summary["eval"]["error"] <= 1
     config = (tmp_path / "run" / "config.toml").read_text()
     assert 'sentence_encoding = "position"' in config and "temporal = true" in config
+
+
+@pytest.mark.parametrize("feed", ["sentences", "words"])
+def test_answer_at_the_question_step(feed):
+    next_step = make(tasks=[2], feed=feed, max_sentences=10)
+    same_step = make(tasks=[2], feed=feed, max_sentences=10, answer_at="question")
+    questions = [next_step.train_questions[i] for i in PICKS]
+    apart, together = next_step.encode_questions(questions), same_step.encode_questions(questions)
+    assert together.inputs.shape[0] == apart.inputs.shape[0] - 1
+    flag = same_step.answer_channel
+    for b in range(len(PICKS)):
+        last = int(apart.mask[:, b].argmax())  # the answer step of its own
+        assert int(together.mask[:, b].argmax()) == last - 1 and together.mask[:, b].sum() == 1
+        expected = apart.inputs[:last, b].clone()
+        expected[last - 1, flag] = 1  # the question's (last) step also asks for the answer
+        assert torch.equal(together.inputs[:last, b], expected)
+        assert together.inputs[last:, b].abs().sum() == 0
+        assert torch.equal(together.targets[last - 1, b], apart.targets[last, b])

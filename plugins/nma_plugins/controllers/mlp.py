@@ -16,19 +16,25 @@ class MLPController(Controller):
     """A feed-forward controller: all recurrence lives in the memory (NTM paper, §4).
 
     ``layers`` linear layers of ``hidden_size`` units, each followed by the
-    activation. It has no state of its own.
+    activation. It has no state of its own. With ``layers = 0`` it passes its input
+    through unchanged (``output_size = input_size``): the model's interface and output
+    layers then act on the input itself, so a memory's keys and values are linear
+    embeddings of the input, as in End-To-End Memory Networks (Sukhbaatar et al. 2015,
+    section 2.1).
     """
 
     class Config(Options):
         hidden_size: int = Field(100, ge=1, description="Units per hidden layer.")
-        layers: int = Field(1, ge=1, description="Hidden layers.")
+        layers: int = Field(
+            1, ge=0, description="Hidden layers (0: the input passes through unchanged)."
+        )
         activation: Literal["relu", "tanh", "gelu"] = Field(
             "relu", description="Non-linearity after each layer."
         )
 
     def __init__(self, config: Config, input_size: int) -> None:
         super().__init__(config, input_size)
-        self.output_size = config.hidden_size
+        self.output_size = config.hidden_size if config.layers else input_size
         layers: list[nn.Module] = []
         size = input_size
         for _ in range(config.layers):

@@ -24,20 +24,33 @@ for the slot written next, ``N - 1`` for the one written last), which moves with
 slots under :meth:`KVMemory.reorder_slots`, so the first-in-first-out order survives
 garbage collection and compaction.
 
+End-To-End Memory Networks (Sukhbaatar et al. 2015, "MemN2N") as a configuration:
+``hop_embeddings = "adjacent"`` gives every slot one embedding per hop with adjacent
+weight tying (``A^{k+1} = C^k``, section 2.2), ``tie_query`` takes the question's
+query from its own first embedding (``B = A^1``), ``read_before_write`` reads the
+memory as it was before the step (the question is not in the memory it is asked
+about), ``controller_reads = false`` keeps the reads out of the controller's next
+input (the memories are embeddings of the inputs alone; the model then runs the
+memory over whole sequences, :meth:`KVMemory.run_sequence`), and
+``linear_start_steps`` removes the softmax for the first training batches (linear
+start, section 4.2). With an ``mlp`` controller of ``layers = 0`` (a pass-through),
+every embedding is a linear function of the step's input, as in the paper; see
+docs/memories.md, section kv, for what differs.
+
 Shapes use ``B`` for the batch, ``N`` for slots, ``D`` for the key size, ``W`` for
 the value width and ``R`` for read (attention) heads.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from pydantic import Field
 from torch import Tensor
 
 from nma import AddressingFactory, Memory, Options
-from nma_plugins.memories.kv_attention import multi_hop_attention
+from nma_plugins.memories.kv_attention import adjacent_hop_attention, multi_hop_attention
 
 
 class KVState(NamedTuple):
@@ -74,7 +87,10 @@ class KVMemory(Memory):
         gate     1 value, through a sigmoid: the written slot's presence g_t
         query_h  D values: head h's query u^1_h
 
-    so ``interface_size = D + W + 1 + R D``. Keys, values and queries are linear
+    so ``interface_size = D + W + 1 + R D``. With ``hop_embeddings = "adjacent"``
+    (``K`` hops) the value part holds ``K`` values, ``E^1 .. E^K``, after the key
+    ``E^0`` (``K W`` values, ``W = D``); with ``tie_query`` there are no query values
+    (the one head's query is the step's key). Keys, values and queries are linear
     functions of the controller output (the model's interface layer), which plays the
     part of Vaswani et al.'s learned projections; the memory adds none of its own
     (see docs/memories.md, section kv). A step returns the heads' reads concatenated,
@@ -116,6 +132,45 @@ class KVMemory(Memory):
                 "2.2), instead of o^1 + ... + o^K; needs key_size == width."
             ),
         )
+        hop_embeddings: Literal["shared", "adjacent"] = Field(
+            "shared",
+            description=(
+                "shared: one key and one value per slot, read at every hop (layer-wise "
+                "tying with H = I); adjacent: K + 1 embeddings per slot, hop k scoring with "
+                "E^{k-1} and reading E^k (MemN2N adjacent tying, A^{k+1} = C^k); needs "
+                "key_size == width."
+            ),
+        )
+        tie_query: bool = Field(
+            False,
+            description=(
+                "The query is the step's own key (MemN2N's B = A^1) instead of separate "
+                "interface values; needs read_heads == 1."
+            ),
+        )
+        read_before_write: bool = Field(
+            False,
+            description=(
+                "Read the memory as it was before this step's write (MemN2N: the question "
+                "is not among the memories it reads); default: write, then read."
+            ),
+        )
+        controller_reads: bool = Field(
+            True,
+            description=(
+                "The reads join the controller's next input (the framework's default); "
+                "false: they go to the output head only, so keys and values depend on "
+                "the inputs alone, as in MemN2N."
+            ),
+        )
+        linear_start_steps: int = Field(
+            0,
+            ge=0,
+            description=(
+                "Training batches (counted by the memory, in training mode) during which "
+                "attention has no softmax: linear start (MemN2N section 4.2); 0: never."
+            ),
+        )
         eps: float = Field(
             1e-6,
             gt=0,
@@ -131,18 +186,48 @@ class KVMemory(Memory):
 
     def __init__(self, config: Config, addressing: AddressingFactory | None = None) -> None:
         super().__init__(config, addressing)
-        if (config.hops > 1 or config.read_query) and config.key_size != config.width:
+        adjacent = config.hop_embeddings == "adjacent"
+        if (config.hops > 1 or config.read_query or adjacent) and config.key_size != config.width:
             raise ValueError(
-                "KVMemory with hops > 1 or read_query needs key_size == width: the next "
-                "hop's query and the read_query read are u + o, a query plus a value (got "
+                "KVMemory with hops > 1, read_query or hop_embeddings='adjacent' needs "
+                "key_size == width: the next hop's query and the read_query read are u + o, "
+                "a query plus a value, and adjacent hops use a value as the next key (got "
                 f"key_size={config.key_size}, width={config.width})."
+            )
+        if config.tie_query and config.read_heads != 1:
+            raise ValueError(
+                "KVMemory with tie_query has one query, the step's key: it needs "
+                f"read_heads == 1 (got {config.read_heads})."
             )
         self.slots = config.slots
         self.width = config.width
         self.key_size = config.key_size
         self.read_heads = config.read_heads
-        self.interface_size = config.key_size * (1 + config.read_heads) + config.width + 1
+        self.value_size = config.width * (config.hops if adjacent else 1)
+        """The values stored per slot: ``W``, or ``K W`` with adjacent embeddings."""
+        queries = 0 if config.tie_query else config.key_size * config.read_heads
+        self.interface_size = config.key_size + self.value_size + 1 + queries
         self.read_size = config.read_heads * config.width
+        self.reads_to_controller = config.controller_reads
+        self.batches_seen = 0
+        """Training-mode batches started (:meth:`initial_state` calls) so far: the
+        clock of linear start, kept in the ``linear_start_clock`` buffer (checkpoints)."""
+        if config.linear_start_steps:
+            self.register_buffer("linear_start_clock", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def linear(self) -> bool:
+        """Whether attention runs without its softmax now (linear start): until
+        ``linear_start_steps`` training batches have been started."""
+        return self.batches_seen <= self.config.linear_start_steps and bool(
+            self.config.linear_start_steps
+        )
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Load as usual, then set the linear-start clock from its buffer."""
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        if self.config.linear_start_steps:
+            self.batches_seen = int(self.linear_start_clock)
 
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> KVState:
         """The state before the first step: an empty ring whose next slot is slot 0.
@@ -153,16 +238,20 @@ class KVMemory(Memory):
             dtype: the floating-point type of the float tensors.
 
         Returns:
-            A :class:`KVState`: zero ``keys`` ``(B, N, D)``, ``values`` ``(B, N, W)``,
+            A :class:`KVState`: zero ``keys`` ``(B, N, D)``, ``values`` ``(B, N, W)``
+            (``(B, N, K W)`` with adjacent embeddings),
             ``presence`` ``(B, N)``, ``read_weights`` ``(B, R, N)`` and
             ``write_weights`` ``(B, 1, N)``; ``queue`` ``(B, N)`` is ``0 .. N-1``.
         """
+        if self.training and self.config.linear_start_steps:
+            self.batches_seen += 1
+            self.linear_start_clock.fill_(self.batches_seen)
         b, n = batch_size, self.slots
         zeros = {"device": device, "dtype": dtype}
         queue = torch.arange(n, device=device, dtype=torch.int64).expand(b, n).clone()
         return KVState(
             keys=torch.zeros(b, n, self.key_size, **zeros),
-            values=torch.zeros(b, n, self.width, **zeros),
+            values=torch.zeros(b, n, self.value_size, **zeros),
             presence=torch.zeros(b, n, **zeros),
             queue=queue,
             read_weights=torch.zeros(b, self.read_heads, n, **zeros),
@@ -181,27 +270,144 @@ class KVMemory(Memory):
             ``(reads, state)``: ``reads`` ``(B, R W)``, the heads' reads concatenated;
             ``state`` the new :class:`KVState`.
         """
-        batch, d, w = interface.shape[0], self.key_size, self.width
-        key = interface[:, :d]  # (B, D)
-        value = interface[:, d : d + w]  # (B, W)
-        gate = torch.sigmoid(interface[:, d + w : d + w + 1])  # (B, 1)
-        queries = interface[:, d + w + 1 :].reshape(batch, self.read_heads, d)  # (B, R, D)
+        batch = interface.shape[0]
+        key, value, gate, queries = self._split(interface)
+        if self.config.read_before_write:
+            reads, read_weights = self._read(queries, state.keys, state.values, state.presence)
+        keys, values, presence, queue, write_weights = self._write(key, value, gate, state)
+        if not self.config.read_before_write:
+            reads, read_weights = self._read(queries, keys, values, presence)
+        new_state = KVState(keys, values, presence, queue, read_weights, write_weights.unsqueeze(1))
+        return reads.reshape(batch, self.read_size), new_state
 
-        claimed = (state.queue == 0).to(interface.dtype)  # (B, N), the one-hot e_t
+    def _split(self, interface: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The key ``(..., D)``, value ``(..., W)`` (``(..., K W)`` adjacent), gate
+        ``(...,)`` after its sigmoid and queries ``(..., R, D)`` of interface vectors
+        ``(..., interface_size)``."""
+        d, w = self.key_size, self.value_size
+        key = interface[..., :d]
+        value = interface[..., d : d + w]
+        gate = torch.sigmoid(interface[..., d + w])
+        if self.config.tie_query:
+            queries = key.unsqueeze(-2)  # B = A^1: the key is the query
+        else:
+            queries = interface[..., d + w + 1 :].unflatten(-1, (self.read_heads, d))
+        return key, value, gate, queries
+
+    def _write(
+        self, key: Tensor, value: Tensor, gate: Tensor, state: KVState
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Claim the next ring slot for ``(key, value)`` with presence ``gate`` ``(B,)``:
+        the new keys, values, presence, queue and write weights ``(B, N)``."""
+        claimed = (state.queue == 0).to(key.dtype)  # (B, N), the one-hot e_t
         kept = (1 - claimed).unsqueeze(-1)  # (B, N, 1)
         keys = state.keys * kept + claimed.unsqueeze(-1) * key.unsqueeze(1)
         values = state.values * kept + claimed.unsqueeze(-1) * value.unsqueeze(1)
-        write_weights = claimed * gate  # (B, N)
+        write_weights = claimed * gate.unsqueeze(-1)  # (B, N)
         presence = state.presence * (1 - claimed) + write_weights
         queue = torch.remainder(state.queue - 1, self.slots)  # the claimed slot goes last
+        return keys, values, presence, queue, write_weights
 
-        reads, read_weights = multi_hop_attention(
-            queries, keys, values, presence, self.config.hops, self.config.eps
-        )  # (B, R, W), (B, R, N)
-        if self.config.read_query:
+    def run_sequence(self, interfaces: Tensor, state: KVState) -> tuple[Tensor, KVState]:
+        """``T`` steps at once: every step's read as one attention over the slots of
+        ``state`` and the sequence's own writes, each step seeing exactly the slots that
+        step-by-step :meth:`forward` would see (the same reads, to rounding).
+
+        Step ``t`` (from 0) sees a slot of ``state`` whose queue place ``q`` is above
+        ``t`` (it is overwritten at step ``q``), and the write of step ``j`` when
+        ``j <= t < j + N`` (reading after the write; ``j < t <= j + N`` with
+        ``read_before_write``). The state after the last step is built in closed form:
+        the slot with queue place ``q < T`` last took the write of step
+        ``q + N ⌊(T - 1 - q) / N⌋``, the others keep their contents, every place moves
+        down by ``T`` (mod ``N``), and the last step's attention weights are gathered
+        back onto the slots that held what it read.
+
+        Args:
+            interfaces: ``(T, B, interface_size)``.
+            state: the :class:`KVState` before the first step.
+
+        Returns:
+            ``(reads, state)``: ``(T, B, R W)`` and the :class:`KVState` after step ``T``.
+        """
+        steps, batch = interfaces.shape[:2]
+        key, value, gate, queries = self._split(interfaces.transpose(0, 1))  # batch first
+        t = torch.arange(steps, device=interfaces.device)
+        now, then = t.view(steps, 1), t.view(1, steps)
+        place = state.queue.unsqueeze(1)  # (B, 1, N)
+        if self.config.read_before_write:
+            old = place >= now  # (B, T, N)
+            new = (then < now) & (now <= then + self.slots)  # (T, T)
+        else:
+            old = place > now
+            new = (then <= now) & (now < then + self.slots)
+        zero = torch.zeros((), dtype=interfaces.dtype, device=interfaces.device)
+        presence = torch.cat(
+            [
+                torch.where(old, state.presence.unsqueeze(1), zero),
+                torch.where(new, gate.unsqueeze(1), zero),
+            ],
+            dim=-1,
+        )  # (B, T, N + T): what each step sees
+        heads, n = self.read_heads, self.slots
+        reads, weights = self._read(
+            queries.reshape(batch, steps * heads, self.key_size),
+            torch.cat([state.keys, key], dim=1),
+            torch.cat([state.values, value], dim=1),
+            presence.repeat_interleave(heads, dim=1),
+        )  # (B, T R, W), (B, T R, N + T)
+        reads = reads.reshape(batch, steps, self.read_size).transpose(0, 1)
+
+        # The state after the last step.
+        place = state.queue  # (B, N)
+        written = place < steps
+        last = torch.where(
+            written, place + n * torch.div(steps - 1 - place, n, rounding_mode="floor"), 0
+        )
+
+        def settle(old: Tensor, new: Tensor) -> Tensor:
+            """Each slot's content after the sequence: its last write, or ``old``."""
+            picked = new.gather(
+                1, last.view(*last.shape, *[1] * (new.dim() - 2)).expand(-1, -1, *new.shape[2:])
+            )
+            return torch.where(written.view(*written.shape, *[1] * (old.dim() - 2)), picked, old)
+
+        claimed = (place == (steps - 1) % n).to(interfaces.dtype)  # the last step's slot
+        slot_of_place = torch.argsort(place, dim=-1)  # (B, N): the slot at each place
+        target = slot_of_place[:, t % n].unsqueeze(1).expand(-1, heads, -1)  # (B, R, T)
+        last_weights = weights[:, -heads:]  # (B, R, N + T)
+        read_weights = last_weights[..., :n].scatter_add(2, target, last_weights[..., n:])
+        final = KVState(
+            keys=settle(state.keys, key),
+            values=settle(state.values, value),
+            presence=settle(state.presence, gate),
+            queue=torch.remainder(place - steps, n),
+            read_weights=read_weights,
+            write_weights=(claimed * gate[:, -1:]).unsqueeze(1),
+        )
+        return reads, final
+
+    def _read(
+        self, queries: Tensor, keys: Tensor, values: Tensor, presence: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The heads' reads ``(B, R, W)`` (with ``read_query``, ``u^{K+1}``) and the
+        last hop's attention weights ``(B, R, N)`` over the given slots; ``presence``
+        is ``(B, N)`` or, one row per head, ``(B, R, N)``."""
+        c = self.config
+        if c.hop_embeddings == "adjacent":
+            b, n = keys.shape[:2]
+            embeddings = torch.cat(
+                [keys.unsqueeze(2), values.reshape(b, n, c.hops, self.width)], dim=2
+            )  # (B, N, K + 1, D)
+            reads, weights = adjacent_hop_attention(
+                queries, embeddings, presence, c.hops, c.eps, self.linear
+            )
+        else:
+            reads, weights = multi_hop_attention(
+                queries, keys, values, presence, c.hops, c.eps, self.linear
+            )
+        if c.read_query:
             reads = reads + queries  # u^{K+1} = u^1 + sum_k o^k
-        new_state = KVState(keys, values, presence, queue, read_weights, write_weights.unsqueeze(1))
-        return reads.reshape(batch, self.read_size), new_state
+        return reads, weights
 
     def slot_usage(self, state: KVState) -> Tensor:
         """The presence ``m_t`` ``(B, N)`` in ``[0, 1]``: 0 for empty slots, else the

@@ -19,6 +19,15 @@ Hops (Sukhbaatar et al. 2015, section 2.2): the query of hop ``k + 1`` is the qu
 of hop ``k`` plus that hop's output, ``u^{k+1} = u^k + o^k``, with ``u^1 = q``; keys
 and values are the same at every hop (their "layer-wise" tying with ``H = I``).
 
+Adjacent weight tying (Sukhbaatar et al. 2015, section 2.2, "Adjacent"): every slot
+holds ``K + 1`` embeddings ``E^0(i), ..., E^K(i)`` of its input; hop ``k`` scores with
+``A^k = E^{k-1}`` and reads ``C^k = E^k``, so the output embedding of a hop is the input
+embedding of the next (:func:`adjacent_hop_attention`).
+
+Linear start (Sukhbaatar et al. 2015, section 4.2, "LS"): the softmax of every hop is
+removed, ``a_h(i) = m(i) q_h . K(i) / sqrt(d_k)`` on the present slots (0 elsewhere),
+which makes the read linear in the memory; training puts the softmax back later.
+
 Shapes use ``B`` for the batch, ``H`` for heads, ``N`` for slots, ``D`` for the key
 size ``d_k`` and ``W`` for the value width.
 """
@@ -32,7 +41,12 @@ from torch import Tensor
 
 
 def masked_attention(
-    queries: Tensor, keys: Tensor, values: Tensor, presence: Tensor, eps: float
+    queries: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    presence: Tensor,
+    eps: float,
+    linear: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Scaled dot-product attention of every head over the present slots (eq. 1).
 
@@ -47,19 +61,27 @@ def masked_attention(
         queries: ``(B, H, D)`` one query per head.
         keys: ``(B, N, D)`` the slots' keys.
         values: ``(B, N, W)`` the slots' values.
-        presence: ``(B, N)`` how much of each slot is written, in ``[0, 1]``.
+        presence: ``(B, N)`` how much of each slot is written, in ``[0, 1]``, or
+            ``(B, H, N)``, a presence per head (each head sees its own slots).
         eps: slots with ``presence <= eps`` are left out.
+        linear: without the softmax (linear start): the weights are the scores times
+            the presence, ``m(i) q . K(i) / sqrt(d_k)``, on the present slots.
 
     Returns:
         ``(outputs, weights)``: ``(B, H, W)`` the heads' outputs and ``(B, H, N)``
         their attention weights, non-negative, each row summing to 1 (or all zero
-        when no slot is present).
+        when no slot is present); with ``linear``, the unnormalised linear weights.
     """
     scores = torch.matmul(queries, keys.transpose(-1, -2)) / math.sqrt(queries.shape[-1])
-    present = presence > eps  # (B, N)
+    if presence.dim() == 2:
+        presence = presence.unsqueeze(1)  # (B, 1, N), the same for every head
+    present = presence > eps  # (B, 1 or H, N)
+    if linear:
+        weights = scores * torch.where(present, presence, torch.zeros_like(presence))
+        return torch.matmul(weights, values), weights
     log_prior = torch.log(torch.where(present, presence, torch.ones_like(presence)))
     logits = torch.where(
-        present.unsqueeze(1), scores + log_prior.unsqueeze(1), torch.full_like(scores, -math.inf)
+        present, scores + log_prior, torch.full_like(scores, -math.inf)
     )  # (B, H, N)
     shift = logits.amax(dim=-1, keepdim=True).detach()
     shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
@@ -70,7 +92,13 @@ def masked_attention(
 
 
 def multi_hop_attention(
-    queries: Tensor, keys: Tensor, values: Tensor, presence: Tensor, hops: int, eps: float
+    queries: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    presence: Tensor,
+    hops: int,
+    eps: float,
+    linear: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``hops`` rounds of :func:`masked_attention` with ``u^{k+1} = u^k + o^k``.
 
@@ -78,9 +106,10 @@ def multi_hop_attention(
         queries: ``(B, H, D)`` the first hop's queries ``u^1``.
         keys: ``(B, N, D)`` the slots' keys.
         values: ``(B, N, W)`` the slots' values; ``W = D`` when ``hops > 1``.
-        presence: ``(B, N)`` in ``[0, 1]``.
+        presence: ``(B, N)`` or ``(B, H, N)`` in ``[0, 1]``.
         hops: the number of hops ``K >= 1``.
         eps: see :func:`masked_attention`.
+        linear: see :func:`masked_attention` (linear start).
 
     Returns:
         ``(reads, weights)``: ``(B, H, W)`` the sum of the hops' outputs
@@ -88,10 +117,47 @@ def multi_hop_attention(
         the attention weights of the last hop.
     """
     query = queries
-    output, weights = masked_attention(query, keys, values, presence, eps)
+    output, weights = masked_attention(query, keys, values, presence, eps, linear)
     reads = output
     for _ in range(1, hops):  # hops are sequential by definition
         query = query + output
-        output, weights = masked_attention(query, keys, values, presence, eps)
+        output, weights = masked_attention(query, keys, values, presence, eps, linear)
         reads = reads + output
+    return reads, weights
+
+
+def adjacent_hop_attention(
+    queries: Tensor,
+    embeddings: Tensor,
+    presence: Tensor,
+    hops: int,
+    eps: float,
+    linear: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``hops`` rounds of :func:`masked_attention` with adjacent weight tying.
+
+    Hop ``k`` (from 1) attends with ``u^k`` over the keys ``E^{k-1}`` and reads the
+    values ``E^k``; ``u^{k+1} = u^k + o^k`` (Sukhbaatar et al. 2015, section 2.2,
+    eq. 2 and "Adjacent": ``A^{k+1} = C^k``).
+
+    Args:
+        queries: ``(B, H, D)`` the first hop's queries ``u^1``.
+        embeddings: ``(B, N, K + 1, D)`` every slot's ``E^0 .. E^K``.
+        presence: ``(B, N)`` or ``(B, H, N)`` in ``[0, 1]``.
+        hops: ``K >= 1``.
+        eps: see :func:`masked_attention`.
+        linear: see :func:`masked_attention` (linear start).
+
+    Returns:
+        ``(reads, weights)``: ``(B, H, D)`` ``o^1 + ... + o^K`` and ``(B, H, N)`` the
+        attention weights of the last hop.
+    """
+    query = queries
+    reads = torch.zeros_like(queries)
+    weights = queries.new_zeros(queries.shape[0], queries.shape[1], embeddings.shape[1])
+    for k in range(1, hops + 1):  # hops are sequential by definition
+        keys, values = embeddings[:, :, k - 1], embeddings[:, :, k]
+        output, weights = masked_attention(query, keys, values, presence, eps, linear)
+        reads = reads + output
+        query = query + output
     return reads, weights

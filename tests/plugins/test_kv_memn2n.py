@@ -1,0 +1,253 @@
+"""The ``kv`` memory as End-To-End Memory Networks (Sukhbaatar et al. 2015): adjacent
+hop embeddings, the tied query, reading before writing, linear start, reads kept from
+the controller, and the whole-sequence path, against float64 computations from the
+paper's equations (section 2) and against the step-by-step memory."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from nma.cli import app
+from nma.model import MemoryModel
+from nma_plugins.controllers.mlp import MLPController
+from nma_plugins.memories.kv import KVMemory
+
+CPU = torch.device("cpu")
+F64 = torch.float64
+
+
+def memn2n(**options) -> KVMemory:
+    base = {
+        "slots": 6,
+        "width": 3,
+        "key_size": 3,
+        "read_heads": 1,
+        "hops": 3,
+        "hop_embeddings": "adjacent",
+        "tie_query": True,
+        "read_before_write": True,
+        "read_query": True,
+    }
+    return KVMemory(KVMemory.Config(**{**base, **options})).double()
+
+
+def reference_answer_vector(sentences, question, embeddings, presence, linear=False):
+    """u^{K+1} of MemN2N for one story (plain Python floats).
+
+    ``embeddings[k]`` maps an input vector to E^k; A^k = E^{k-1}, C^k = E^k (adjacent
+    tying), B = A^1 = E^0; p_i = softmax_i(m_i e^{u . a_i / sqrt(d)}) (eq. 1, with the
+    memory's presence m_i as a prior and the scaled dot product), or m_i u . a_i / sqrt(d)
+    without the softmax (linear start); o = sum_i p_i c_i (eq. 2); u^{k+1} = u^k + o^k.
+    """
+
+    def embed(k, x):
+        return [sum(w * v for w, v in zip(row, x, strict=True)) for row in embeddings[k]]
+
+    u = embed(0, question)
+    d = len(u)
+    for k in range(1, len(embeddings)):
+        a = [embed(k - 1, x) for x in sentences]
+        c = [embed(k, x) for x in sentences]
+        scores = [sum(p * q for p, q in zip(u, ai, strict=True)) / math.sqrt(d) for ai in a]
+        if linear:
+            p = [m * s for m, s in zip(presence, scores, strict=True)]
+        else:
+            top = max(scores)
+            raw = [m * math.exp(s - top) for m, s in zip(presence, scores, strict=True)]
+            p = [r / sum(raw) for r in raw]
+        o = [sum(p[i] * c[i][j] for i in range(len(c))) for j in range(d)]
+        u = [x + y for x, y in zip(u, o, strict=True)]
+    return u
+
+
+def story_interfaces(memory: KVMemory, inputs: torch.Tensor, embeddings, gates):
+    """The interface vectors of linear embeddings: [E^0 x | ... | E^K x | gate]."""
+    parts = [inputs @ torch.tensor(e, dtype=F64).T for e in embeddings]
+    return torch.cat([*parts, gates.unsqueeze(-1)], dim=-1)
+
+
+@pytest.mark.parametrize(("sentences", "linear"), [(4, False), (9, False), (4, True)])
+def test_question_read_is_the_papers_answer_vector(sentences: int, linear: bool) -> None:
+    torch.manual_seed(0)
+    memory = memn2n(linear_start_steps=1 if linear else 0)
+    memory.train()
+    assert memory.interface_size == 3 * 4 + 1  # E^0..E^3 and a gate, no query values
+    features, hops = 5, 3
+    embeddings = torch.randn(hops + 1, 3, features).tolist()
+    inputs = torch.randn(sentences + 1, 2, features, dtype=F64)  # the story, then the question
+    gate_logits = torch.randn(sentences + 1, 2, dtype=F64)
+    interfaces = story_interfaces(memory, inputs, embeddings, gate_logits)
+    state = memory.initial_state(2, CPU, F64)
+    assert memory.linear is linear
+    for interface in interfaces.unbind(0):
+        read, state = memory(interface, state)
+    kept = min(sentences, memory.slots)  # the ring keeps the last `slots` sentences
+    for b in range(2):
+        story = inputs[sentences - kept : sentences, b].tolist()
+        presence = torch.sigmoid(gate_logits[sentences - kept : sentences, b]).tolist()
+        expected = reference_answer_vector(
+            story, inputs[sentences, b].tolist(), embeddings, presence, linear
+        )
+        assert torch.allclose(read[b], torch.tensor(expected, dtype=F64), atol=1e-12)
+
+
+def test_question_does_not_read_itself_only_with_read_before_write() -> None:
+    torch.manual_seed(1)
+    before, after = memn2n(), memn2n(read_before_write=False)
+    after.load_state_dict(before.state_dict())
+    x = torch.randn(3, 2, before.interface_size, dtype=F64)
+    reads = {}
+    for name, memory in (("before", before), ("after", after)):
+        state = memory.initial_state(2, CPU, F64)
+        for interface in x.unbind(0):
+            reads[name], state = memory(interface, state)
+        # the last read's weights: over the 2 earlier slots only, or over all 3
+        seen = (state.read_weights[:, 0] > 0).sum(dim=-1)
+        assert seen.tolist() == ([2, 2] if name == "before" else [3, 3])
+    assert not torch.allclose(reads["before"], reads["after"])
+
+
+CASES = list(
+    itertools.product(
+        [False, True],  # read_before_write
+        ["shared", "adjacent"],
+        [False, True],  # tie_query
+        [False, True],  # linear
+        [3, 9],  # steps (9 > slots: the ring wraps)
+    )
+)
+
+
+@pytest.mark.parametrize(("before", "embeddings", "tie", "linear", "steps"), CASES)
+def test_run_sequence_equals_step_by_step(before, embeddings, tie, linear, steps) -> None:
+    torch.manual_seed(2)
+    memory = memn2n(
+        slots=4,
+        hops=2,
+        read_heads=1 if tie else 2,
+        hop_embeddings=embeddings,
+        tie_query=tie,
+        read_before_write=before,
+        linear_start_steps=3 if linear else 0,
+    )
+    memory.train()
+    state = memory.initial_state(2, CPU, F64)
+    for _ in range(2):  # a start that is not empty, with a shuffled ring
+        _, state = memory(torch.randn(2, memory.interface_size, dtype=F64), state)
+    state = state._replace(
+        queue=torch.stack([torch.randperm(4), torch.randperm(4)]),
+        presence=torch.rand(2, 4, dtype=F64),
+    )
+    x = torch.randn(steps, 2, memory.interface_size, dtype=F64, requires_grad=True)
+    reads, final = memory.run_sequence(x, state)
+    stepped, expected = [], state
+    for interface in x.unbind(0):
+        read, expected = memory(interface, expected)
+        stepped.append(read)
+    stepped = torch.stack(stepped)
+    assert torch.allclose(reads, stepped, atol=1e-12)
+    for name, got, want in zip(final._fields, final, expected, strict=True):
+        assert torch.equal(got, want) if name == "queue" else torch.allclose(got, want), name
+    weights = torch.randn_like(reads)
+    (grad,) = torch.autograd.grad((reads * weights).sum(), x)
+    (want_grad,) = torch.autograd.grad((stepped * weights).sum(), x)
+    assert torch.allclose(grad, want_grad, atol=1e-12)
+
+
+def test_linear_start_counts_training_batches_and_survives_a_checkpoint() -> None:
+    memory = memn2n(linear_start_steps=2)
+    memory.train()
+    seen = []
+    for _ in range(3):
+        memory.initial_state(1, CPU, F64)
+        seen.append(memory.linear)
+    assert seen == [True, True, False]
+    memory.eval()
+    memory.initial_state(1, CPU, F64)  # evaluation does not advance the clock
+    assert memory.batches_seen == 3 and not memory.linear
+    restored = memn2n(linear_start_steps=2)
+    restored.load_state_dict(memory.state_dict())
+    assert restored.batches_seen == 3 and not restored.linear
+    assert not memn2n().linear and "linear_start_clock" not in memn2n().state_dict()
+
+
+def test_linear_attention_has_no_softmax() -> None:
+    memory = memn2n(hops=1, slots=3, linear_start_steps=5, read_query=False)
+    memory.train()
+    state = memory.initial_state(1, CPU, F64)
+    key = torch.tensor([1.0, 2.0, 0.0], dtype=F64)
+    big = torch.tensor([50.0], dtype=F64)  # presence sigmoid(50) = 1
+    state = memory(torch.cat([key, 2 * key, big]).unsqueeze(0), state)[1]
+    query = torch.tensor([0.0, 1.0, 1.0], dtype=F64)
+    read, state = memory(torch.cat([query, query, big]).unsqueeze(0), state)
+    score = 2.0 / math.sqrt(3)  # query . key / sqrt(d)
+    assert torch.allclose(state.read_weights[0, 0, 0], torch.tensor(score, dtype=F64))
+    assert torch.allclose(read[0], score * 2 * key)
+
+
+def test_options_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ValueError, match="key_size == width"):
+        KVMemory(KVMemory.Config(hop_embeddings="adjacent", key_size=4, width=3))
+    with pytest.raises(ValueError, match="read_heads == 1"):
+        KVMemory(KVMemory.Config(tie_query=True, read_heads=2))
+    with pytest.raises(ValidationError):
+        KVMemory.Config(linear_start_steps=-1)
+
+
+def test_model_without_controller_reads_matches_its_steps() -> None:
+    torch.manual_seed(3)
+    memory = memn2n(controller_reads=False, slots=4)
+    assert memory.fed_reads_size() == 0
+    controller = MLPController(MLPController.Config(layers=0), input_size=7)
+    model = MemoryModel(controller, memory, output_size=5).double()
+    assert model.input_size == 7 and controller.output_size == 7
+    inputs = torch.randn(6, 2, 7, dtype=F64)
+    outputs, final = model(inputs)
+    state, stepped = model.initial_state(2), []
+    for x in inputs.unbind(0):
+        y, state = model.step(x, state)
+        stepped.append(y)
+    assert torch.allclose(outputs, torch.stack(stepped), atol=1e-12)
+    assert torch.allclose(final.reads, state.reads, atol=1e-12)
+    # the interface sees the input alone: the reads never reach the controller
+    assert model.interface.in_features == 7
+
+
+def test_mlp_without_layers_passes_its_input_through() -> None:
+    controller = MLPController(MLPController.Config(layers=0, hidden_size=9), input_size=4)
+    x = torch.randn(3, 4)
+    out, state = controller(x, controller.initial_state(3, CPU, torch.float32))
+    assert controller.output_size == 4 and torch.equal(out, x) and state is None
+    assert not list(controller.parameters())
+
+
+MEMN2N_CLI = [
+    "--memory", "kv", "--controller", "mlp", "--task", "babi",
+    "--set", "controller.layers=0", "--set", "memory.slots=5", "--set", "memory.width=4",
+    "--set", "memory.key_size=4", "--set", "memory.read_heads=1", "--set", "memory.hops=3",
+    "--set", "memory.hop_embeddings='adjacent'", "--set", "memory.tie_query=true",
+    "--set", "memory.read_before_write=true", "--set", "memory.read_query=true",
+    "--set", "memory.controller_reads=false", "--set", "memory.linear_start_steps=2",
+    "--set", "task.tasks=[1, 2]", "--set", "task.max_sentences=5", "--set", "task.eval_size=3",
+    "--set", "task.sentence_encoding='position'", "--set", "task.temporal=true",
+    "--set", "task.time_noise=0.1", "--set", "task.answer_at='question'",
+    "--set", "train.batch_size=4", "--set", "train.eval_every=0",
+    "--set", "train.checkpoint_every=0",
+]  # fmt: skip
+
+
+def test_the_memn2n_configuration_trains_from_the_cli(tmp_path) -> None:
+    out = tmp_path / "run"
+    args = ["run", *MEMN2N_CLI, "--steps", "3", "--no-progress", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 3 and 0 <= summary["eval"]["error"] <= 1
+    assert 'hop_embeddings = "adjacent"' in (out / "config.toml").read_text()

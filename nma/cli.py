@@ -263,13 +263,21 @@ def run_command(
         return
     if run.continual is not None:
         run.continual.print(out)
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
-    out.print(f"Finished {run.step} steps. Held-out evaluation: {shown}.")
+    out.print(f"Finished {run.step} steps. Held-out evaluation: {shown_metrics(final)}.")
     out.print(f"Run directory: {escape(str(run.run_dir))}")
     if plot:
         from nma.run_figures import draw_or_explain
 
         _print_written(draw_or_explain(run), run.run_dir)
+
+
+def shown_metrics(values: dict[str, Any]) -> str:
+    """``loss 0.1234, acc 0.5``: numbers to four significant digits; anything else (a
+    non-finite value, which the metrics log keeps as the text ``nan`` or ``inf``) as
+    it is."""
+    return ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, int | float) else f"{k} {v}" for k, v in values.items()
+    )
 
 
 def _print_written(paths: list[Path], run_dir: Path) -> None:

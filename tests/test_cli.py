@@ -210,3 +210,15 @@ def test_name_claimed_twice_fails_the_run_naming_both(tmp_path):
     assert "conflict" in listing.stdout and "rival-nma" in listing.stdout
     result = run_nma("run", "--task", "copy", env=env)
     assert_usage_error(result, "claimed by more than one distribution", "nma-tasks", "rival-nma")
+
+
+def test_a_non_finite_final_metric_is_shown_not_a_crash(tmp_path):
+    """A diverged run's NaN loss comes back from the metrics log as the text 'nan'; the
+    closing line shows it (it once raised a format error at the end of the run)."""
+    from nma.cli import shown_metrics
+    from nma.metrics_log import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append(3, "eval", {"loss": float("nan"), "bit_errors": 2.0, "acc": float("inf")})
+    final = {k: v for k, v in log.read()[-1].items() if k not in ("step", "split")}
+    assert shown_metrics(final) == "loss nan, bit_errors 2, acc inf"

@@ -45,7 +45,13 @@ EXPERIMENT = Experiment(
             ),
             targets=(
                 Target("error", 0.126, False, "MemN2N, mean error on bAbI 1k"),
-                Target("failed_tasks", 3, False, "MemN2N: 3 of 20 tasks above 5% error"),
+                Target(
+                    "failed_tasks",
+                    None,
+                    False,
+                    "reported only: the issue claims no failed-task count (the earlier goal "
+                    "of 3 was not MemN2N's 1k figure)",
+                ),
             ),
             provenance=(
                 "benchmarks/results/babi-memn2n-joint.md (see the file: target not reached)"

@@ -16,13 +16,19 @@ EXPERIMENT = Experiment(
                 "components.memory": "dnc",
                 "components.controller": "lstm",
                 "components.task": "knowledge",
-                "train.steps": 6000,
-                "train.eval_every": 1000,
-                "task.curriculum_steps": 2000,
+                "memory.slots": 32,
+                "train.steps": 5000,
+                "train.batch_size": 64,
+                "train.lr": 3e-3,
+                "train.eval_every": 500,
+                "task.curriculum_steps": 1000,
             },
             quick=quick(task__max_nodes=6),
             targets=(Target("accuracy", 0.85, True, "the issue: ≥ 85%"),),
-            provenance="untested guess (no recorded run)",
+            provenance=(
+                "benchmarks/results/knowledge-dnc-lstm.md (accuracy 0.233 after 5,000 "
+                "steps: target not reached)"
+            ),
         ),
         Configuration(
             name="kg-nations-dnc-lstm",

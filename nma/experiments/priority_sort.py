@@ -15,14 +15,17 @@ EXPERIMENT = Experiment(
                 "components.memory": "ntm",
                 "components.controller": "lstm",
                 "components.task": "priority-sort",
-                "train.steps": 6000,
-                "train.eval_every": 1000,
+                "train.steps": 4000,
+                "train.eval_every": 500,
             },
             quick=quick(task__width=4, task__min_inputs=4, task__max_inputs=4, task__num_outputs=3),
             targets=(
                 Target("bit_errors", None, False, "no figure claimed; NTM §4.5 shows it learns"),
             ),
-            provenance="untested guess (no recorded run)",
+            provenance=(
+                "benchmarks/results/priority-sort-ntm-lstm.md (50.4 bit errors of 128 after "
+                "4,000 steps, falling slowly)"
+            ),
         ),
     ),
 )

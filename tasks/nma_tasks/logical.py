@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field, model_validator
 from torch import Tensor
@@ -13,6 +14,7 @@ from nma_tasks import symbolic
 from nma_tasks.symbolic import Problem
 
 Rule = tuple[tuple[int, ...], int]  # (body atoms, head atom)
+Encoding = Literal["tokens", "clauses"]
 
 
 def forward_chain(facts: Sequence[int], rules: Sequence[Rule]) -> dict[int, int]:
@@ -47,16 +49,30 @@ class LogicalTask(symbolic.GeneratedTask):
     queries, any proof). Proof depth is the forward-chaining round in which the query
     is first derived (0: it is a fact).
 
-    Encoding, one token per step, one-hot over ``max_atoms + 4`` input channels
-    (atom ``i`` is channel ``i``; then ``.``, ``->``, ``?``, ``=``):
+    Encoding ``tokens`` (the default), one token per step, one-hot over
+    ``max_atoms + 4`` input channels (atom ``i`` is channel ``i``; then ``.``, ``->``,
+    ``?``, ``=``):
 
     * a fact ``a`` is the two steps ``a .``; a rule is its body atoms, ``->``, its head
       and ``.`` (``a b -> c .``); the clauses come in random order;
-    * then ``? q =``: the query atom ``q`` and the answer step ``=``;
+    * then ``? q =``: the query atom ``q`` and the answer step ``=``, followed by
+      ``think_steps`` more ``=`` steps;
     * steps after a shorter sequence's end are all-zero inputs (padding).
 
+    Encoding ``clauses``, one clause per step over ``2 · max_atoms + 2`` channels: a
+    body block ``[0, A)`` (multi-hot: the rule's body atoms, empty for a fact), a head
+    block ``[A, 2A)`` (one-hot: the rule's head, or the fact), then the ``?`` and ``=``
+    flags (``A`` = ``max_atoms``). The clauses come in random order, then the query
+    step (the ``?`` flag and the query atom in the head block), then ``1 +
+    think_steps`` steps with only the ``=`` flag. This is the DNC paper's one triple a
+    step, applied to clauses: each clause can be written to one memory slot.
+
+    The answer is scored on the last ``=`` step only; the ``think_steps`` before it
+    give a model time to chain reads through its memory before it must answer (the
+    DNC paper's planning steps, Graves et al. 2016).
+
     Output: logits over 2 answers (0 = no, 1 = yes), scored only at the ``=`` step.
-    Targets ``(T, B, 2)`` integers: the answer at ``[..., 0]`` on the ``=`` step, and
+    Targets ``(T, B, 2)`` integers: the answer at ``[..., 0]`` on the scored step, and
     the problem's bucket at ``[..., 1]`` (its proof depth, or ``D + 1`` for an
     unprovable query, ``D`` being the larger of ``max_depth`` and the held-out maximum
     depth), read only by the metrics. Mask: 1 on the ``=`` step only.
@@ -108,6 +124,13 @@ class LogicalTask(symbolic.GeneratedTask):
         curriculum_steps: int = Field(
             0, ge=0, description="Training batches over which difficulty ramps up (0: off)."
         )
+        encoding: Encoding = Field(
+            "tokens",
+            description="'tokens': one symbol a step; 'clauses': one fact or rule a step.",
+        )
+        think_steps: int = Field(
+            0, ge=0, description="Extra answer steps before the scored one (time to chain reads)."
+        )
         eval_size: int = Field(512, ge=1, description="Number of held-out problems.")
         disjoint_eval: bool = Field(
             True, description="Draw held-out problems from a part of the space training avoids."
@@ -149,8 +172,13 @@ class LogicalTask(symbolic.GeneratedTask):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         atoms = config.max_atoms
-        self.dot, self.implies, self.query, self.answer = atoms, atoms + 1, atoms + 2, atoms + 3
-        self.input_size = atoms + 4
+        if config.encoding == "tokens":
+            self.dot, self.implies = atoms, atoms + 1
+            self.query, self.answer = atoms + 2, atoms + 3
+            self.input_size = atoms + 4
+        else:
+            self.query, self.answer = 2 * atoms, 2 * atoms + 1
+            self.input_size = 2 * atoms + 2
         self.output_size = 2
         self.deepest = max(config.max_depth, config.eval_depths[1])
         self.buckets = self.deepest + 2  # depths 0..deepest, then unprovable
@@ -226,7 +254,9 @@ class LogicalTask(symbolic.GeneratedTask):
             body = [chain[j - 1]]
             pool = facts + chain[: j - 1]
             if pool and rng.random() < c.and_probability:
-                body.append(rng.choice(pool))
+                second = rng.choice(pool)
+                if second != body[0]:  # the chain's first atom is also a fact
+                    body.append(second)
             rules.append((tuple(body), chain[j]))
         self._add_distractors(rng, rules, facts, atoms, n_rules, query, depth if provable else None)
         return self._encode(rng, facts, rules, query, depth if provable else None)
@@ -271,20 +301,33 @@ class LogicalTask(symbolic.GeneratedTask):
         query: int,
         depth: int | None,
     ) -> Problem:
-        clauses = [[atom, self.dot] for atom in facts]
-        for body, head in rules:
-            shuffled = rng.sample(body, len(body))
-            clauses.append([*shuffled, self.implies, head, self.dot])
+        clauses: list[tuple[tuple[int, ...], int]] = [((), atom) for atom in facts]
+        clauses += [(tuple(rng.sample(body, len(body))), head) for body, head in rules]
         rng.shuffle(clauses)
-        tokens = [t for clause in clauses for t in clause] + [self.query, query, self.answer]
-        targets: list[int | None] = [None] * (len(tokens) - 1) + [int(depth is not None)]
+        steps = [*self._clause_steps(clauses, query)]
+        steps += [(self.answer,)] * (1 + self.config.think_steps)
+        targets: list[int | None] = [None] * (len(steps) - 1) + [int(depth is not None)]
         key = (
             tuple(sorted(facts)),
             tuple(sorted((tuple(sorted(body)), head) for body, head in rules)),
             query,
         )
         bucket = self.unprovable if depth is None else depth
-        return Problem(tuple((t,) for t in tokens), tuple(targets), bucket, key)
+        return Problem(tuple(steps), tuple(targets), bucket, key)
+
+    def _clause_steps(
+        self, clauses: list[tuple[tuple[int, ...], int]], query: int
+    ) -> list[tuple[int, ...]]:
+        """The input steps of ``clauses`` (``(body, head)``; a fact has no body), then
+        the query, in the configured encoding (without the answer steps)."""
+        if self.config.encoding == "tokens":
+            tokens: list[int] = []
+            for body, head in clauses:
+                tokens += [*body, self.implies, head, self.dot] if body else [head, self.dot]
+            return [(t,) for t in [*tokens, self.query, query]]
+        atoms = self.config.max_atoms
+        steps = [(*body, atoms + head) for body, head in clauses]
+        return [*steps, (self.query, atoms + query)]
 
     def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float | Ratio]:
         """``accuracy``, then ``accuracy_depth_k`` and ``accuracy_unprovable`` (ratios)."""

@@ -24,22 +24,37 @@ def make(**options) -> LogicalTask:
 
 
 def decode(task: LogicalTask, batch, b: int) -> dict:
-    """Read problem ``b`` back from its one-hot inputs, checking the grammar as it goes."""
-    atoms = task.config.max_atoms
-    dot, implies, query, answer = atoms, atoms + 1, atoms + 2, atoms + 3
+    """Read problem ``b`` back from its inputs, checking the grammar as it goes."""
     x = batch.inputs[:, b]
-    assert torch.all(x.sum(-1) <= 1)  # one token per step, or padding
     length = int((x.sum(-1) > 0).sum())
     assert torch.all(x[length:] == 0)  # padding only at the end
-    tokens = x[:length].argmax(-1).tolist()
-    assert tokens[-3] == query and tokens[-1] == answer and tokens[-2] < atoms
+    answer_steps = 1 + task.config.think_steps
+    answer = task.input_size - 1
+    assert torch.all(x[length - answer_steps : length, answer] == 1)
+    assert torch.all(x[length - answer_steps : length].sum(-1) == 1)  # the `=` flag alone
+    body = x[: length - answer_steps]
+    if task.config.encoding == "clauses":
+        p = decode_clauses(task, body)
+    else:
+        p = decode_tokens(task, body)
+    return {**p, "steps": length}
+
+
+def decode_tokens(task: LogicalTask, x: torch.Tensor) -> dict:
+    """Facts, rules and query of a ``tokens`` problem (without its answer steps)."""
+    atoms = task.config.max_atoms
+    dot, implies, query = atoms, atoms + 1, atoms + 2
+    assert torch.all(x.sum(-1) == 1)  # one token per step
+    tokens = x.argmax(-1).tolist()
+    assert tokens[-2] == query and tokens[-1] < atoms
     facts, rules, clause = [], [], []
-    for token in tokens[:-3]:
+    for token in tokens[:-2]:
         if token == dot:
             if implies in clause:
                 assert clause.index(implies) == len(clause) - 2  # body -> head .
                 body, head = clause[:-2], clause[-1]
                 assert 1 <= len(body) <= 2 and all(a < atoms for a in body) and head < atoms
+                assert len(set(body)) == len(body) and head not in body
                 rules.append((tuple(body), head))
             else:
                 assert len(clause) == 1 and clause[0] < atoms
@@ -48,7 +63,26 @@ def decode(task: LogicalTask, batch, b: int) -> dict:
         else:
             clause.append(token)
     assert clause == []
-    return {"facts": facts, "rules": rules, "query": tokens[-2], "steps": length}
+    return {"facts": facts, "rules": rules, "query": tokens[-1]}
+
+
+def decode_clauses(task: LogicalTask, x: torch.Tensor) -> dict:
+    """Facts, rules and query of a ``clauses`` problem (without its answer steps)."""
+    atoms = task.config.max_atoms
+    body_block, head_block, flags = x[:, :atoms], x[:, atoms : 2 * atoms], x[:, 2 * atoms :]
+    assert torch.all(head_block.sum(-1) == 1)  # every step names one head (or the query)
+    assert torch.all(flags[:-1] == 0) and flags[-1].tolist() == [1.0, 0.0]  # `?` last
+    assert body_block[-1].sum() == 0
+    facts, rules = [], []
+    for t in range(x.shape[0] - 1):
+        head = int(head_block[t].argmax())
+        body = tuple(body_block[t].nonzero().flatten().tolist())
+        assert len(body) <= 2 and head not in body
+        if body:
+            rules.append((body, head))
+        else:
+            facts.append(head)
+    return {"facts": facts, "rules": rules, "query": int(head_block[-1].argmax())}
 
 
 def proof_depths(facts: list[int], rules: list[tuple[tuple[int, ...], int]]) -> dict[int, int]:
@@ -90,13 +124,33 @@ def check_batch(task: LogicalTask, batch, depth_range: tuple[int, int]) -> list[
     return depths
 
 
-def test_every_answer_follows_by_forward_chaining():
-    task = make()
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"think_steps": 3}, {"encoding": "clauses"}, {"encoding": "clauses", "think_steps": 2}],
+)
+def test_every_answer_follows_by_forward_chaining(options):
+    task = make(**options)
     stream = task.batches("train", 64, torch.Generator().manual_seed(1))
     depths = [d for batch in itertools.islice(stream, 4) for d in check_batch(task, batch, (0, 3))]
     answers = Counter(d is not None for d in depths)
     assert answers[True] == answers[False] == 128  # yes and no exactly balanced
     assert set(depths) == {None, 0, 1, 2, 3}
+
+
+def test_both_encodings_carry_the_same_problems():
+    # The encoding changes only how a problem is written, not which problems are drawn.
+    tokens, clauses = make(), make(encoding="clauses", think_steps=2)
+    assert (tokens.input_size, clauses.input_size) == (16, 26)
+    for split in ("train", "eval"):
+        a = next(tokens.batches(split, 32, torch.Generator().manual_seed(8)))
+        b = next(clauses.batches(split, 32, torch.Generator().manual_seed(8)))
+        assert torch.equal(a.targets[..., 1][0], b.targets[..., 1][0])  # same buckets
+        for i in range(32):
+            assert canonical(tokens, a, i) == canonical(clauses, b, i)
+            p, q = decode(tokens, a, i), decode(clauses, b, i)
+            # a token problem spends 2 steps a fact, len(body) + 3 a rule, 3 on `? q =`
+            assert p["steps"] == 2 * len(p["facts"]) + sum(len(r) + 3 for r, _ in p["rules"]) + 3
+            assert q["steps"] == len(q["facts"]) + len(q["rules"]) + 1 + 3
 
 
 def test_answer_is_not_given_away_by_a_shallow_cue():

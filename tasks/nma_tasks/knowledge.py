@@ -75,9 +75,11 @@ class KnowledgeTask(symbolic.GeneratedTask):
     * the query, with the ``query`` flag: link ``(s, r, ·)``; family multi-hop
       ``(x, r, ·)``; traversal ``(x, r1, ·)`` then ``(·, r_i, ·)`` for each later hop;
       path ``(s, path, t)``;
-    * answer steps, with only the ``answer`` flag set: one for link and multi-hop;
-      ``max_path + 1`` for a path, scored with the path's nodes after ``s`` (ending
-      with ``t``), then the end token, and not scored beyond;
+    * answer steps, with only the ``answer`` flag set: first ``think_steps`` unscored
+      ones (time to chain reads before answering, the DNC paper's planning steps),
+      then one for link and multi-hop; ``max_path + 1`` for a path, scored with the
+      path's nodes after ``s`` (ending with ``t``), then the end token, and not scored
+      beyond;
     * steps after a shorter sequence's end are all-zero inputs (padding).
 
     Output: logits over ``nodes + 1`` answers (node symbols, then the end token).
@@ -119,6 +121,9 @@ class KnowledgeTask(symbolic.GeneratedTask):
         max_path: int = Field(4, ge=1, description="Most hops of a shortest-path query.")
         curriculum_steps: int = Field(
             0, ge=0, description="Training batches over which difficulty ramps up (0: off)."
+        )
+        think_steps: int = Field(
+            0, ge=0, description="Unscored answer steps before the first scored one."
         )
         eval_size: int = Field(512, ge=1, description="Number of held-out problems.")
         disjoint_eval: bool = Field(
@@ -274,7 +279,7 @@ class KnowledgeTask(symbolic.GeneratedTask):
         steps += [self._step(s, r, t, self.query_flag) for s, r, t in asked]
         answers = [self.end if a is None else name[a] for a in question.answers]
         answer_steps = self.config.max_path + 1 if question.kind == "path" else 1
-        steps += [(self.answer_flag,)] * answer_steps
+        steps += [(self.answer_flag,)] * (self.config.think_steps + answer_steps)
         targets: list[int | None] = [None] * (len(steps) - answer_steps) + answers
         targets += [None] * (answer_steps - len(answers))
         listed = sorted(

@@ -56,6 +56,9 @@ def decode(task: KnowledgeTask, batch, b: int) -> dict:
             assert None not in triple
             triples.append(triple)
     assert batch.mask[:, b].sum() == sum(a is not None for a in answers)
+    think = task.config.think_steps
+    assert answers[:think] == [None] * think  # unscored think steps come first
+    answers = answers[think:]
     assert batch.targets.shape[-1] == 2 and torch.all(
         batch.targets[:, b, 1] == batch.targets[0, b, 1]
     )
@@ -144,8 +147,9 @@ def check_problem(task: KnowledgeTask, batch, b: int) -> tuple[str, str | int]:
     return kind, len(queries)
 
 
-def test_every_answer_is_right_and_unique():
-    task = make()
+@pytest.mark.parametrize("think_steps", [0, 2])
+def test_every_answer_is_right_and_unique(think_steps):
+    task = make(think_steps=think_steps)
     batches = itertools.islice(task.batches("train", 64, torch.Generator().manual_seed(1)), 3)
     seen = Counter(check_problem(task, batch, b) for batch in batches for b in range(64))
     kinds = Counter(kind for kind, _ in seen.elements())

@@ -94,7 +94,9 @@ class KnowledgeTask(symbolic.GeneratedTask):
     split before dividing (so exact), reported only where the batch (or held-out
     split) has such a query. Curriculum: over the first
     ``curriculum_steps`` training batches the upper ends of the node, hop and path
-    ranges rise linearly from their minima (paths from 1 hop). Held-out problems come
+    ranges rise linearly from their minima (paths from 1 hop); the first
+    ``first_query_steps`` training batches ask only the first kind in ``queries``
+    (with ``link`` first: single lookups before the multi-step queries). Held-out problems come
     from a quarter of the problem space (by hash of the named triples and query) that
     training never draws from.
     """
@@ -121,6 +123,11 @@ class KnowledgeTask(symbolic.GeneratedTask):
         max_path: int = Field(4, ge=1, description="Most hops of a shortest-path query.")
         curriculum_steps: int = Field(
             0, ge=0, description="Training batches over which difficulty ramps up (0: off)."
+        )
+        first_query_steps: int = Field(
+            0,
+            ge=0,
+            description="Training batches that ask only the first kind in queries (then all).",
         )
         think_steps: int = Field(
             0, ge=0, description="Unscored answer steps before the first scored one."
@@ -175,28 +182,31 @@ class KnowledgeTask(symbolic.GeneratedTask):
         """Problem number ``index`` of its split (the index plays no part here)."""
         return self.problem(rng, limits, side)
 
-    def limits(self, batch_index: int | None) -> tuple[int, int, int]:
-        """(nodes, hops, path length) of training batch ``batch_index``, or of the
-        held-out problems for ``None``."""
+    def limits(self, batch_index: int | None) -> tuple[int, int, int, int]:
+        """(nodes, hops, path length, kinds of query) of training batch ``batch_index``,
+        or of the held-out problems for ``None``; the first ``kinds`` of ``queries`` are
+        asked."""
         c = self.config
         if batch_index is None:
-            return (c.max_nodes, c.max_hops, c.max_path)
+            return (c.max_nodes, c.max_hops, c.max_path, len(c.queries))
         ramp = (batch_index, c.curriculum_steps)
+        kinds = 1 if batch_index < c.first_query_steps else len(c.queries)
         return (
             symbolic.ramp(c.min_nodes, c.max_nodes, *ramp),
             symbolic.ramp(c.min_hops, c.max_hops, *ramp),
             symbolic.ramp(1, c.max_path, *ramp),
+            kinds,
         )
 
     def problem(
-        self, rng: random.Random, limits: tuple[int, int, int], side: bool | None
+        self, rng: random.Random, limits: tuple[int, int, int, int], side: bool | None
     ) -> Problem:
         """One problem on ``side`` of the held-out partition; ``limits`` is the upper end
-        of the (nodes, hops, path) ranges."""
+        of the (nodes, hops, path) ranges and the number of query kinds asked."""
         c = self.config
-        nodes_hi, hops_hi, path_hi = limits
+        nodes_hi, hops_hi, path_hi, kinds = limits
         source = rng.choice(c.graphs)
-        kind = rng.choice(c.queries)
+        kind = rng.choice(c.queries[:kinds])
         for _ in range(1000):
             n = rng.randint(c.min_nodes, nodes_hi)
             graph = make_graph(rng, source, n, c.edges_per_node, c.relations, self.son)

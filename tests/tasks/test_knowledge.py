@@ -236,6 +236,23 @@ def test_curriculum_grows_graphs_hops_and_paths():
             assert max(sizes) > 9
 
 
+def test_first_query_steps_ask_the_first_kind_alone():
+    task = make(queries=["link", "path", "multihop"], first_query_steps=3, eval_size=64)
+    stream = task.batches("train", 32, torch.Generator().manual_seed(9))
+    kinds = [
+        Counter(check_problem(task, batch, b)[0] for b in range(32))
+        for batch in itertools.islice(stream, 5)
+    ]
+    assert all(set(k) == {"link"} for k in kinds[:3])
+    assert all(set(k) == set(QUERIES) for k in kinds[3:])
+    held = Counter(
+        check_problem(task, batch, b)[0]
+        for batch in task.batches("eval", 32, torch.Generator().manual_seed(9))
+        for b in range(batch.inputs.shape[1])
+    )
+    assert set(held) == set(QUERIES)  # the held-out problems ask every kind
+
+
 def test_metrics_on_known_outputs():
     task = make(queries=["path", "link"])
     batch = next(task.batches("train", 16, torch.Generator().manual_seed(7)))

@@ -304,7 +304,7 @@ class LogicalTask(symbolic.GeneratedTask):
         clauses: list[tuple[tuple[int, ...], int]] = [((), atom) for atom in facts]
         clauses += [(tuple(rng.sample(body, len(body))), head) for body, head in rules]
         rng.shuffle(clauses)
-        steps = [*self._clause_steps(clauses, query)]
+        steps = self._clause_steps(clauses, query)
         steps += [(self.answer,)] * (1 + self.config.think_steps)
         targets: list[int | None] = [None] * (len(steps) - 1) + [int(depth is not None)]
         key = (

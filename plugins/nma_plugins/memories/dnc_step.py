@@ -120,6 +120,8 @@ from nma_plugins.addressing.content_fused import (
     content_forward,
     softmax_backward,
 )
+from nma_plugins.memories.dnc_step_native import NativeDNCStep
+from nma_plugins.native import use_native
 
 SOFTPLUS_THRESHOLD = 20.0
 """``torch.nn.functional.softplus``'s default: above it, softplus is the identity."""
@@ -584,7 +586,9 @@ def dnc_step(
     write_eps: float,
     usage_eps: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One DNC memory step with ``content`` addressing, as one autograd node.
+    """One DNC memory step with ``content`` addressing, as one autograd node: the
+    native kernels' (:mod:`.dnc_step_native`) on the CPU where they are available, else
+    :class:`DNCStep`.
 
     Computes in ``memory``'s dtype (under autocast a bfloat16 interface is cast to it).
 
@@ -605,7 +609,8 @@ def dnc_step(
         ``(reads (B, R W), memory (B, N, W), usage (B, N), link (B, N, N),
         precedence (B, N), read_weights (B, R, N), write_weights (B, 1, N))``.
     """
-    return DNCStep.apply(
+    step = NativeDNCStep if use_native(memory, interface, link) else DNCStep
+    return step.apply(
         interface,
         memory,
         usage,

@@ -45,6 +45,8 @@ from nma_plugins.addressing.content_fused import (
     softmax_backward,
 )
 from nma_plugins.addressing.ntm_fused import LocationSaved, location_backward, location_forward
+from nma_plugins.memories.ntm_step_native import NativeNTMStep
+from nma_plugins.native import use_native
 
 
 def keep_factor(write_weights: Tensor, erase: Tensor, skip: int = -1) -> Tensor:
@@ -249,7 +251,9 @@ def ntm_step(
     shift_size: int,
     eps: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One NTM memory step with the ``ntm`` addressing, as one autograd node.
+    """One NTM memory step with the ``ntm`` addressing, as one autograd node: the
+    native kernels' (:mod:`.ntm_step_native`) on the CPU where they are available, else
+    :class:`NTMStep`.
 
     Args:
         interface: ``(B, (Wh + R)(W + 3 + S) + 2 Wh W)`` raw controller outputs, laid out
@@ -265,4 +269,6 @@ def ntm_step(
         ``(reads (B, R W), memory (B, N, W), read_weights (B, R, N),
         write_weights (B, Wh, N))``.
     """
+    if use_native(memory, interface, write_weights, read_weights):
+        return NativeNTMStep.apply(interface, memory, write_weights, read_weights, shift_size, eps)
     return NTMStep.apply(interface, memory, write_weights, read_weights, width, shift_size, eps)

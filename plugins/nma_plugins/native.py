@@ -1,0 +1,104 @@
+"""Native CPU kernels for the memories' fused steps, compiled on first use.
+
+A fused step in Python (``ntm_step.py``) already runs as one autograd node, but each
+of its ~110 tensor operations per time step pays the interpreter's and the
+dispatcher's overhead on tensors of a few thousand numbers, which on a CPU costs
+more than the arithmetic. The sources in ``memories/csrc/`` compute the same steps
+in plain loops, one batch item per thread task, and register them as the operators
+``torch.ops.nma_native.*``.
+
+They are compiled with PyTorch's C++ extension tools (a C++ compiler and ninja) the
+first time a process needs them, into a cache directory keyed by the sources and the
+torch version (``$NMA_NATIVE_CACHE``, else ``~/.cache/nma/native``); later processes
+load the cached library. Where no compiler is available the memories fall back to
+the Python fused steps, which compute the same values, and a warning says why.
+``NMA_NATIVE=0`` turns the native kernels off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import warnings
+from functools import cache
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+CSRC = Path(__file__).parent / "memories" / "csrc"
+SOURCES = (CSRC / "ntm_step.cpp", CSRC / "dnc_step.cpp")
+HEADERS = (CSRC / "common.h",)
+LIBRARY = "nma_native"
+
+
+def _compiler_flags() -> list[str]:
+    """Optimisation flags; AVX2 and FMA where PyTorch found them on this CPU."""
+    flags = ["-O3", "-fopenmp-simd"]
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def _build_directory(flags: list[str]) -> Path:
+    digest = hashlib.sha256(" ".join([torch.__version__, *flags]).encode())
+    for source in (*SOURCES, *HEADERS):
+        digest.update(source.read_bytes())
+    root = Path(os.environ.get("NMA_NATIVE_CACHE", Path.home() / ".cache" / "nma" / "native"))
+    return root / digest.hexdigest()[:16]
+
+
+def _registered() -> bool:
+    """Whether this process has loaded the library already (it registers its ops once)."""
+    return hasattr(torch.ops.nma_native, "dnc_forward")
+
+
+@cache
+def native_available() -> bool:
+    """Whether the native kernels are loaded (compiling them if needed)."""
+    if os.environ.get("NMA_NATIVE", "1") == "0":
+        return False
+    if _registered():
+        return True
+    try:
+        from torch.utils.cpp_extension import load
+
+        flags = _compiler_flags()
+        build = _build_directory(flags)
+        build.mkdir(parents=True, exist_ok=True)
+        if not (build / f"{LIBRARY}.so").exists():
+            print(
+                f"nma: compiling the native memory kernels into {build} (once; about a minute)",
+                file=sys.stderr,
+                flush=True,
+            )
+        load(
+            name=LIBRARY,
+            sources=[str(s) for s in SOURCES],
+            extra_cflags=flags,
+            build_directory=str(build),
+            is_python_module=False,
+            verbose=False,
+        )
+    except Exception as error:  # noqa: BLE001 - any failure means: use the Python steps
+        warnings.warn(
+            "nma: the native memory kernels could not be built or loaded, so the Python "
+            f"fused steps run instead (same values, slower on the CPU): {error}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    return True
+
+
+def use_native(state: Tensor, *inputs: Tensor) -> bool:
+    """Whether a fused step should call the native kernels: its ``state`` (whose dtype
+    the step computes in) in float32 or float64, it and the other ``inputs`` on the
+    CPU, outside ``torch.compile`` tracing (which traces the Python step instead), and
+    the kernels available."""
+    if torch.compiler.is_compiling() or state.dtype not in (torch.float32, torch.float64):
+        return False
+    if any(t.device.type != "cpu" for t in (state, *inputs)):
+        return False
+    return native_available()

@@ -1,0 +1,17 @@
+"""Fixtures shared by the plugin tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from nma_plugins.memories import dnc_step, ntm_step
+
+
+@pytest.fixture(params=["python", "native"])
+def fused_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test of the fused NTM and DNC steps once with the Python steps and once with
+    the native kernels (the default on the CPU)."""
+    if request.param == "python":
+        for module in (ntm_step, dnc_step):
+            monkeypatch.setattr(module, "use_native", lambda *tensors: False)
+    return request.param

@@ -1,0 +1,198 @@
+"""The native CPU kernels: loading, falling back, and the NTM and DNC steps against the
+Python fused steps (themselves tested against the composable modules in
+test_ntm_step.py and test_dnc_step.py, which also run every case there on the native
+kernels) where those files' small sizes do not reach: realistic sizes, whose vector
+loops have remainders, gradients arriving at only some outputs, and float32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nma_plugins import native
+from nma_plugins.memories.dnc_step import DNCStep
+from nma_plugins.memories.dnc_step_native import NativeDNCStep
+from nma_plugins.memories.ntm_step import NTMStep
+from nma_plugins.memories.ntm_step_native import NativeNTMStep
+
+F64 = torch.float64
+
+
+def step_inputs(
+    batch: int, reads: int, writes: int, slots: int, width: int, shifts: int, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    size = (reads + writes) * (width + 3 + shifts) + 2 * writes * width
+    interface = 2 * torch.randn(batch, size, dtype=F64, generator=gen)
+    memory = torch.randn(batch, slots, width, dtype=F64, generator=gen)
+    write = torch.softmax(torch.randn(batch, writes, slots, dtype=F64, generator=gen), -1)
+    read = torch.softmax(torch.randn(batch, reads, slots, dtype=F64, generator=gen), -1)
+    return tuple(t.requires_grad_() for t in (interface, memory, write, read))
+
+
+def test_the_kernels_build_here() -> None:
+    """CI has a compiler: the native path must be the one that runs, not the fallback."""
+    assert native.native_available()
+
+
+@pytest.mark.parametrize(
+    ("batch", "reads", "writes", "slots", "width", "shifts", "used"),
+    [
+        (5, 1, 1, 128, 20, 3, (0, 1, 2, 3)),
+        (3, 2, 1, 37, 13, 5, (0,)),
+        (2, 1, 3, 19, 9, 3, (1, 3)),
+        (4, 3, 2, 11, 6, 7, (2,)),
+    ],
+)
+def test_native_step_matches_the_python_step(
+    batch: int, reads: int, writes: int, slots: int, width: int, shifts: int, used: tuple
+) -> None:
+    """Values, and gradients at every input when only the outputs in ``used`` carry a
+    gradient (autograd passes ``None`` for the others)."""
+    inputs = step_inputs(batch, reads, writes, slots, width, shifts)
+    python = NTMStep.apply(*inputs, width, shifts, 1e-6)
+    ours = NativeNTMStep.apply(*inputs, shifts, 1e-6)
+    for got, want in zip(ours, python, strict=True):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+    def grads(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        loss = sum(
+            (outputs[i] * torch.linspace(-1, 2, outputs[i].numel(), dtype=F64).view_as(outputs[i]))
+            .sin()
+            .sum()
+            for i in used
+        )
+        return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+    for got, want in zip(grads(ours), grads(python), strict=True):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_agrees_with_float64() -> None:
+    inputs = step_inputs(4, 1, 1, 128, 20, 3, seed=3)
+    expected = NativeNTMStep.apply(*inputs, 3, 1e-6)
+    single = [t.detach().float() for t in inputs]
+    got = NativeNTMStep.apply(*single, 3, 1e-6)
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == torch.float32
+        assert torch.allclose(g.double(), e, rtol=1e-4, atol=1e-5)
+
+
+def test_a_memory_expanded_over_the_batch_is_read_correctly() -> None:
+    """The initial state's memory is one matrix expanded over the batch (stride 0)."""
+    interface, memory, write, read = step_inputs(3, 1, 1, 10, 4, 3)
+    shared = memory[0].detach().clone().requires_grad_()
+    expanded = shared.unsqueeze(0).expand(3, 10, 4)
+    got = NativeNTMStep.apply(interface, expanded, write, read, 3, 1e-6)
+    want = NTMStep.apply(interface, expanded.contiguous(), write, read, 4, 3, 1e-6)
+    assert torch.allclose(got[0], want[0], atol=1e-12)
+    (grad,) = torch.autograd.grad(got[0].sum(), shared)
+    (expected,) = torch.autograd.grad(want[0].sum(), shared)
+    assert torch.allclose(grad, expected, atol=1e-12)
+
+
+def dnc_inputs(batch: int, reads: int, slots: int, width: int, seed: int = 0) -> list[torch.Tensor]:
+    """A random DNC state (link with a zero diagonal, usages in [0, 1]) and interface."""
+    gen = torch.Generator().manual_seed(seed)
+    size = (reads + 1) * (width + 1) + 2 * width + reads + 2 + 3 * reads
+    interface = 2 * torch.randn(batch, size, dtype=F64, generator=gen)
+    memory = torch.randn(batch, slots, width, dtype=F64, generator=gen)
+    usage = torch.rand(batch, slots, dtype=F64, generator=gen)
+    link = torch.rand(batch, slots, slots, dtype=F64, generator=gen) / slots
+    link.diagonal(dim1=-2, dim2=-1).zero_()
+    precedence = 0.7 * torch.softmax(torch.randn(batch, slots, dtype=F64, generator=gen), -1)
+    read = torch.softmax(torch.randn(batch, reads, slots, dtype=F64, generator=gen), -1)
+    write = 0.9 * torch.softmax(torch.randn(batch, 1, slots, dtype=F64, generator=gen), -1)
+    tensors = [interface, memory, usage, link, precedence, read, write]
+    return [value.requires_grad_() for value in tensors]
+
+
+@pytest.mark.parametrize(
+    ("batch", "reads", "slots", "width", "used"),
+    [
+        (3, 1, 128, 20, range(7)),
+        (2, 4, 37, 13, (0,)),
+        (2, 2, 19, 9, (3, 4)),
+        (3, 3, 11, 6, (1, 2, 5, 6)),
+    ],
+)
+def test_native_dnc_step_matches_the_python_step(
+    batch: int, reads: int, slots: int, width: int, used: range | tuple
+) -> None:
+    inputs = dnc_inputs(batch, reads, slots, width)
+    python = DNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
+    ours = NativeDNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
+    for got, want in zip(ours, python, strict=True):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+    def grads(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        loss = sum(
+            (outputs[i] * torch.linspace(-1, 2, outputs[i].numel(), dtype=F64).view_as(outputs[i]))
+            .sin()
+            .sum()
+            for i in used
+        )
+        return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+    for got, want in zip(grads(ours), grads(python), strict=True):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_native_dnc_step_without_a_link_gradient() -> None:
+    """The first step's link is a constant: no N x N gradient is computed for it."""
+    inputs = dnc_inputs(2, 2, 16, 5, seed=1)
+    inputs[3] = inputs[3].detach()
+    ours = NativeDNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
+    python = DNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
+    differentiable = [value for value in inputs if value.requires_grad]
+    got = torch.autograd.grad(sum(o.sum() for o in ours), differentiable)
+    want = torch.autograd.grad(sum(o.sum() for o in python), differentiable)
+    for g, w in zip(got, want, strict=True):
+        assert torch.allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_dnc_float32_agrees_with_float64() -> None:
+    inputs = dnc_inputs(3, 2, 64, 16, seed=2)
+    expected = NativeDNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
+    got = NativeDNCStep.apply(*[value.detach().float() for value in inputs], 1e-6, 1e-6, 1e-6)
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == torch.float32
+        assert torch.allclose(g.double(), e, rtol=1e-4, atol=1e-5)
+
+
+def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NMA_NATIVE", "0")
+    native.native_available.cache_clear()
+    try:
+        assert not native.native_available()
+        assert not native.use_native(torch.zeros(1))
+    finally:
+        native.native_available.cache_clear()
+
+
+def test_a_failed_build_warns_and_falls_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch.utils.cpp_extension
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", broken)
+    monkeypatch.setattr(native, "_registered", lambda: False)
+    monkeypatch.setenv("NMA_NATIVE_CACHE", str(tmp_path))
+    native.native_available.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+            assert not native.native_available()
+    finally:
+        native.native_available.cache_clear()
+
+
+def test_only_cpu_float_states_use_the_kernels() -> None:
+    assert native.use_native(torch.zeros(2, dtype=torch.float32))
+    assert native.use_native(torch.zeros(2, dtype=F64), torch.zeros(2, dtype=torch.bfloat16))
+    assert not native.use_native(torch.zeros(2, dtype=torch.bfloat16))
+    assert not native.use_native(torch.zeros(2), torch.zeros(2, device="meta"))

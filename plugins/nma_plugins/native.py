@@ -1,9 +1,9 @@
-"""Native CPU kernels for the memories' fused steps, compiled on first use.
+"""Native CPU kernels for the fused memory steps and the LSTM cell, compiled on first use.
 
 A fused step in Python (``ntm_step.py``) already runs as one autograd node, but each
 of its ~110 tensor operations per time step pays the interpreter's and the
 dispatcher's overhead on tensors of a few thousand numbers, which on a CPU costs
-more than the arithmetic. The sources in ``memories/csrc/`` compute the same steps
+more than the arithmetic. The sources in ``csrc/`` compute the same steps
 in plain loops, one batch item per thread task, and register them as the operators
 ``torch.ops.nma_native.*``.
 
@@ -23,12 +23,13 @@ import sys
 import warnings
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-CSRC = Path(__file__).parent / "memories" / "csrc"
-SOURCES = (CSRC / "ntm_step.cpp", CSRC / "dnc_step.cpp")
+CSRC = Path(__file__).parent / "csrc"
+SOURCES = (CSRC / "ntm_step.cpp", CSRC / "dnc_step.cpp", CSRC / "lstm_cell.cpp")
 HEADERS = (CSRC / "common.h",)
 LIBRARY = "nma_native"
 
@@ -90,6 +91,17 @@ def native_available() -> bool:
         )
         return False
     return True
+
+
+def native_ops() -> Any:
+    """``torch.ops.nma_native``, loading the library first if need be.
+
+    Raises:
+        RuntimeError: where the kernels are switched off or cannot be built.
+    """
+    if not native_available():
+        raise RuntimeError("nma's native kernels are not available (see the warning above)")
+    return torch.ops.nma_native
 
 
 def use_native(state: Tensor, *inputs: Tensor) -> bool:

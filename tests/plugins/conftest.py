@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from nma_plugins.controllers import lstm_cell
 from nma_plugins.memories import dnc_step, ntm_step
 
 
 @pytest.fixture(params=["python", "native"])
 def fused_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test of the fused NTM and DNC steps once with the Python steps and once with
-    the native kernels (the default on the CPU)."""
+    """Run a test of the fused NTM and DNC steps or of the LSTM cell once with the Python
+    paths and once with the native kernels (the default on the CPU)."""
     if request.param == "python":
-        for module in (ntm_step, dnc_step):
+        for module in (ntm_step, dnc_step, lstm_cell):
             monkeypatch.setattr(module, "use_native", lambda *tensors: False)
     return request.param

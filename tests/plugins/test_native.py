@@ -168,6 +168,8 @@ def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     try:
         assert not native.native_available()
         assert not native.use_native(torch.zeros(1))
+        with pytest.raises(RuntimeError, match="not available"):
+            native.native_ops()
     finally:
         native.native_available.cache_clear()
 

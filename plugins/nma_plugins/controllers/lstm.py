@@ -9,6 +9,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from nma import Controller, Options
+from nma_plugins.controllers.lstm_cell import lstm_cell_step
 
 
 class LSTMState(NamedTuple):
@@ -26,8 +27,9 @@ class LSTMState(NamedTuple):
 class LSTMController(Controller):
     """A long short-term memory controller (Hochreiter & Schmidhuber 1997).
 
-    Each layer is an ``nn.LSTMCell``; the output is the last layer's hidden state,
-    ``(B, hidden_size)``. The initial state is zero.
+    Each layer is an ``nn.LSTMCell`` (stepped as one native autograd node on the CPU,
+    :mod:`.lstm_cell`); the output is the last layer's hidden state, ``(B,
+    hidden_size)``. The initial state is zero.
     """
 
     class Config(Options):
@@ -50,7 +52,7 @@ class LSTMController(Controller):
         """One step: ``x`` ``(B, input_size)`` → ``(B, hidden_size)``."""
         hiddens, cells = [], []
         for layer, cell in enumerate(self.cells):
-            h, c = cell(x, (state.hidden[layer], state.cell[layer]))
+            h, c = lstm_cell_step(cell, x, state.hidden[layer], state.cell[layer])
             hiddens.append(h)
             cells.append(c)
             x = h

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nma_plugins.native import native_ops
+
 
 class NativeDNCStep(torch.autograd.Function):
     """The fused step in native code. Use :func:`.dnc_step.dnc_step`."""
@@ -37,7 +39,7 @@ class NativeDNCStep(torch.autograd.Function):
         usage_eps: float,
     ) -> tuple[Tensor, ...]:
         ctx.set_materialize_grads(False)
-        outputs = torch.ops.nma_native.dnc_forward(
+        outputs = native_ops().dnc_forward(
             interface, memory, usage, link, precedence, read_weights, write_weights,
             read_eps, write_eps, usage_eps,
         )  # fmt: skip
@@ -56,7 +58,7 @@ class NativeDNCStep(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
-        g_interface, *g_state = torch.ops.nma_native.dnc_backward(
+        g_interface, *g_state = native_ops().dnc_backward(
             *grads, *ctx.saved_tensors, ctx.usage_eps, ctx.needs_input_grad[3]
         )
         g_memory, g_usage, g_link, g_precedence, g_read, g_write = g_state

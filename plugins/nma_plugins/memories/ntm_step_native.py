@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nma_plugins.native import native_ops
+
 
 class NativeNTMStep(torch.autograd.Function):
     """The fused step in native code. Use :func:`.ntm_step.ntm_step`."""
@@ -31,7 +33,7 @@ class NativeNTMStep(torch.autograd.Function):
         eps: float,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         ctx.set_materialize_grads(False)
-        reads, new_memory, new_read, new_write, *saved = torch.ops.nma_native.ntm_forward(
+        reads, new_memory, new_read, new_write, *saved = native_ops().ntm_forward(
             interface, memory, write_weights, read_weights, shift_size, eps
         )
         ctx.save_for_backward(interface, memory, write_weights, read_weights, new_memory, *saved)
@@ -47,7 +49,7 @@ class NativeNTMStep(torch.autograd.Function):
         grad_read_weights: Tensor | None,
         grad_write_weights: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
-        grad_interface, grad_memory_prev, grad_write, grad_read = torch.ops.nma_native.ntm_backward(
+        grad_interface, grad_memory_prev, grad_write, grad_read = native_ops().ntm_backward(
             grad_reads, grad_memory, grad_read_weights, grad_write_weights, *ctx.saved_tensors
         )
         return (

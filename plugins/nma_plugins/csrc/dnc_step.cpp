@@ -399,13 +399,17 @@ void backward_item(const Sizes& z, T usage_eps, const Incoming<T>& g, const T* x
   const T* sorted = row(kSorted);
   const T* exclusive = row(kExclusive);
   const T* sorted_alloc = row(kSortedAlloc);
-  T later = 0;
+  T* later = g_usage;  // borrowed: later_j = sum_{k > j} g~_k a~_k
+  for (int64_t j = 0; j < N; ++j) g_sorted[j] = g_alloc[free_list[j]];  // g~
+  T running = 0;
   for (int64_t j = N - 1; j >= 0; --j) {
-    const T gs = g_alloc[free_list[j]];
-    T grad = -exclusive[j] * gs;
-    if (j + 1 < N && sorted[j] >= usage_eps) grad += later / std::max(sorted[j], usage_eps);
-    g_sorted[j] = grad;
-    later += gs * sorted_alloc[j];
+    later[j] = running;
+    running += g_sorted[j] * sorted_alloc[j];
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < N; ++j) {
+    const T from_later = sorted[j] >= usage_eps ? later[j] / std::max(sorted[j], usage_eps) : T(0);
+    g_sorted[j] = from_later - exclusive[j] * g_sorted[j];
   }
   for (int64_t j = 0; j < N; ++j) g_usage[free_list[j]] = g_sorted[j];
   if (g.usage != nullptr)

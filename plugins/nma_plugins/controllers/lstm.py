@@ -56,4 +56,6 @@ class LSTMController(Controller):
             hiddens.append(h)
             cells.append(c)
             x = h
+        if len(hiddens) == 1:  # a view, not a copy
+            return x, LSTMState(hiddens[0].unsqueeze(0), cells[0].unsqueeze(0))
         return x, LSTMState(torch.stack(hiddens), torch.stack(cells))

@@ -79,5 +79,5 @@ def test_reasoning_examples_quick(tmp_path: Path, capsys) -> None:  # noqa: ANN0
     assert {("logical", "dnc-lstm", "accuracy"), ("temporal", "dnc-lstm", "accuracy"),
             ("knowledge", "kg-nations-dnc-lstm", "mrr"),
             ("babi", "memn2n-joint", "error")} <= metrics  # fmt: skip
-    assert (out / "knowledge" / "dnc-lstm" / "figures" / "attention-patterns.png").is_file()
+    assert (out / "knowledge" / "kv-lstm" / "figures" / "attention-patterns.png").is_file()
     assert "Wrote" in capsys.readouterr().out

@@ -84,6 +84,9 @@ def native_available() -> bool:
             is_python_module=False,
             verbose=False,
         )
+        from nma_plugins import native_fakes
+
+        native_fakes.register()
     except Exception as error:  # noqa: BLE001 - any failure means: use the Python steps
         warnings.warn(
             "nma: the native memory kernels could not be built or loaded, so the Python "
@@ -95,13 +98,19 @@ def native_available() -> bool:
     return True
 
 
+@torch.compiler.assume_constant_result
+def _native_on() -> bool:
+    """:func:`native_available`, which ``torch.compile`` evaluates once while tracing."""
+    return native_available()
+
+
 def native_ops() -> Any:
     """``torch.ops.nma_native``, loading the library first if need be.
 
     Raises:
         RuntimeError: where the kernels are switched off or cannot be built.
     """
-    if not native_available():
+    if not _native_on():
         raise RuntimeError("nma's native kernels are not available (see the warning above)")
     return torch.ops.nma_native
 
@@ -109,10 +118,10 @@ def native_ops() -> Any:
 def use_native(state: Tensor, *inputs: Tensor) -> bool:
     """Whether a fused step should call the native kernels: its ``state`` (whose dtype
     the step computes in) in float32 or float64, it and the other ``inputs`` on the
-    CPU, outside ``torch.compile`` tracing (which traces the Python step instead), and
-    the kernels available."""
-    if torch.compiler.is_compiling() or state.dtype not in (torch.float32, torch.float64):
+    CPU, and the kernels available. Compiled graphs call them too, as external
+    kernels (:mod:`nma_plugins.native_fakes`)."""
+    if state.dtype not in (torch.float32, torch.float64):
         return False
     if any(t.device.type != "cpu" for t in (state, *inputs)):
         return False
-    return native_available()
+    return _native_on()

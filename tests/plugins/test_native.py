@@ -198,3 +198,43 @@ def test_only_cpu_float_states_use_the_kernels() -> None:
     assert native.use_native(torch.zeros(2, dtype=F64), torch.zeros(2, dtype=torch.bfloat16))
     assert not native.use_native(torch.zeros(2, dtype=torch.bfloat16))
     assert not native.use_native(torch.zeros(2), torch.zeros(2, device="meta"))
+
+
+def test_compiled_graphs_call_the_kernels() -> None:
+    """Under ``torch.compile`` the steps trace to calls of the native operators (their
+    fake implementations give the shapes), forward and backward, with eager's values."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    from nma_plugins.addressing import ContentAddressing
+    from nma_plugins.memories import DNCMemory
+    from nma_plugins.memories.ntm_step import ntm_step
+
+    graphs: list[str] = []
+
+    def record(gm: torch.fx.GraphModule, example_inputs: object) -> object:
+        graphs.append(str(gm.graph))
+        return make_boxed_func(gm.forward)
+
+    backend = aot_autograd(fw_compiler=record, bw_compiler=record)
+    torch._dynamo.reset()
+    inputs = [value.detach().float().requires_grad_() for value in step_inputs(2, 1, 1, 8, 4, 3)]
+
+    def ntm(*args: torch.Tensor) -> torch.Tensor:
+        return ntm_step(*args, 4, 3, 1e-6)[0].sum()
+
+    got = torch.compile(ntm, backend=backend, fullgraph=True)(*inputs)
+    assert torch.allclose(got, ntm(*inputs))
+    got.backward()
+    assert "nma_native.ntm_forward" in graphs[0] and "nma_native.ntm_backward" in graphs[1]
+
+    graphs.clear()
+    memory = DNCMemory(
+        DNCMemory.Config(slots=8, width=4, read_heads=2),
+        lambda width, heads: ContentAddressing(ContentAddressing.Config(), width, heads),
+    )
+    state = memory.initial_state(2, torch.device("cpu"), torch.float32)
+    x = torch.randn(2, memory.interface_size, requires_grad=True)
+    compiled = torch.compile(memory, backend=backend, fullgraph=True)
+    compiled(x, state)[0].sum().backward()
+    assert "nma_native.dnc_forward" in graphs[0] and "nma_native.dnc_backward" in graphs[1]

@@ -505,8 +505,8 @@ std::vector<at::Tensor> dnc_forward(const at::Tensor& interface_in, const at::Te
   return {reads, new_memory, new_usage, new_link, new_precedence, read, write, rows, free_list};
 }
 
-// Returns the gradients at dnc_forward's inputs {interface, memory, usage, link (empty
-// unless link_wanted), precedence, read_weights, write_weights}.
+// Returns the gradients at dnc_forward's inputs {interface, memory, usage, link (an empty
+// placeholder unless link_wanted), precedence, read_weights, write_weights}.
 std::vector<at::Tensor> dnc_backward(
     const std::optional<at::Tensor>& g_reads, const std::optional<at::Tensor>& g_memory,
     const std::optional<at::Tensor>& g_usage, const std::optional<at::Tensor>& g_link,
@@ -560,12 +560,13 @@ std::vector<at::Tensor> dnc_backward(
       }
     });
   });
+  if (!link_wanted) out_link = at::empty({0}, options);  // a placeholder, never read
   return {out_interface, out_memory, out_usage, out_link, out_precedence, out_read, out_write};
 }
 
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
-  m.def("dnc_forward", &dnc_forward);
-  m.def("dnc_backward", &dnc_backward);
+  m.def("dnc_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(dnc_forward)));
+  m.def("dnc_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(dnc_backward)));
 }

@@ -113,6 +113,6 @@ std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
-  m.def("lstm_cell_forward", &lstm_cell_forward);
-  m.def("lstm_cell_backward", &lstm_cell_backward);
+  m.def("lstm_cell_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_forward)));
+  m.def("lstm_cell_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_backward)));
 }

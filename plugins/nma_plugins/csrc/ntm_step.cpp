@@ -473,6 +473,6 @@ std::vector<at::Tensor> ntm_backward(
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
-  m.def("ntm_forward", &ntm_forward);
-  m.def("ntm_backward", &ntm_backward);
+  m.def("ntm_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(ntm_forward)));
+  m.def("ntm_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(ntm_backward)));
 }

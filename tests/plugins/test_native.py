@@ -32,6 +32,30 @@ def step_inputs(
     return tuple(t.requires_grad_() for t in (interface, memory, write, read))
 
 
+def assert_same_step(
+    ours: tuple[torch.Tensor, ...],
+    python: tuple[torch.Tensor, ...],
+    inputs: list[torch.Tensor] | tuple[torch.Tensor, ...],
+    used: range | tuple,
+) -> None:
+    """Equal outputs, and equal gradients at every input when only the outputs in
+    ``used`` carry a gradient (autograd passes ``None`` for the others)."""
+    for got, want in zip(ours, python, strict=True):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+    def grads(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        loss = sum(
+            (outputs[i] * torch.linspace(-1, 2, outputs[i].numel(), dtype=F64).view_as(outputs[i]))
+            .sin()
+            .sum()
+            for i in used
+        )
+        return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+    for got, want in zip(grads(ours), grads(python), strict=True):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_the_kernels_build_here() -> None:
     """CI has a compiler: the native path must be the one that runs, not the fallback."""
     assert native.native_available()
@@ -54,20 +78,7 @@ def test_native_step_matches_the_python_step(
     inputs = step_inputs(batch, reads, writes, slots, width, shifts)
     python = NTMStep.apply(*inputs, width, shifts, 1e-6)
     ours = NativeNTMStep.apply(*inputs, shifts, 1e-6)
-    for got, want in zip(ours, python, strict=True):
-        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
-
-    def grads(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        loss = sum(
-            (outputs[i] * torch.linspace(-1, 2, outputs[i].numel(), dtype=F64).view_as(outputs[i]))
-            .sin()
-            .sum()
-            for i in used
-        )
-        return torch.autograd.grad(loss, inputs, allow_unused=True)
-
-    for got, want in zip(grads(ours), grads(python), strict=True):
-        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert_same_step(ours, python, inputs, used)
 
 
 def test_float32_agrees_with_float64() -> None:
@@ -124,20 +135,7 @@ def test_native_dnc_step_matches_the_python_step(
     inputs = dnc_inputs(batch, reads, slots, width)
     python = DNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
     ours = NativeDNCStep.apply(*inputs, 1e-6, 1e-6, 1e-6)
-    for got, want in zip(ours, python, strict=True):
-        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
-
-    def grads(outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        loss = sum(
-            (outputs[i] * torch.linspace(-1, 2, outputs[i].numel(), dtype=F64).view_as(outputs[i]))
-            .sin()
-            .sum()
-            for i in used
-        )
-        return torch.autograd.grad(loss, inputs, allow_unused=True)
-
-    for got, want in zip(grads(ours), grads(python), strict=True):
-        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert_same_step(ours, python, inputs, used)
 
 
 def test_native_dnc_step_without_a_link_gradient() -> None:

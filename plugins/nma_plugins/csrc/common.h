@@ -56,6 +56,18 @@ void dot_rows(const T* columns, const T* v, int64_t n, int64_t w, T* out) {
   }
 }
 
+// out[j] = sum_i weights[i] rows[i * w + j]: a read of an (n, w) memory (NTM eq. 2).
+template <typename T>
+void read_rows(const T* weights, const T* rows, int64_t n, int64_t w, T* out) {
+  std::fill(out, out + w, T(0));
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = weights[i];
+    const T* row = rows + i * w;
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) out[j] += wi * row[j];
+  }
+}
+
 // The Euclidean norms of the n rows, from transpose()'s output.
 template <typename T>
 void row_norms_of(const T* columns, int64_t n, int64_t w, T* out) {

@@ -200,14 +200,7 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
       backward[i] = w[i];
       w[i] = pi[0] * backward[i] + pi[1] * content[i] + pi[2] * forward[i];
     }
-    T* out = reads + r * W;
-    std::fill(out, out + W, T(0));
-    for (int64_t i = 0; i < N; ++i) {
-      const T wi = w[i];
-      const T* m = new_mem + i * W;
-#pragma omp simd
-      for (int64_t j = 0; j < W; ++j) out[j] += wi * m[j];
-    }
+    read_rows(w, new_mem, N, W, reads + r * W);
   }
 }
 

@@ -198,17 +198,7 @@ void forward_item(const Sizes& z, T eps, const T* x, const T* mem, Heads<const T
     }
   }
   // Read, eq. (2), from the memory just written.
-  for (int64_t r = 0; r < z.reads; ++r) {
-    const T* w = new_weights[z.writes + r];
-    T* out = reads + r * W;
-    std::fill(out, out + W, T(0));
-    for (int64_t i = 0; i < N; ++i) {
-      const T wi = w[i];
-      const T* m = new_mem + i * W;
-#pragma omp simd
-      for (int64_t j = 0; j < W; ++j) out[j] += wi * m[j];
-    }
-  }
+  for (int64_t r = 0; r < z.reads; ++r) read_rows(new_weights[z.writes + r], new_mem, N, W, reads + r * W);
 }
 
 template <typename T>

@@ -43,6 +43,19 @@ def _compiler_flags() -> list[str]:
     return flags
 
 
+def _put_ninja_on_path() -> None:
+    """PyTorch's builder runs ``ninja`` from ``PATH``; the ``ninja`` package (a
+    dependency) installs it beside the interpreter, which is on ``PATH`` only in an
+    activated environment."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    directory = str(ninja.BIN_DIR)
+    if directory not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([directory, os.environ.get("PATH", "")])
+
+
 def _build_directory(flags: list[str]) -> Path:
     digest = hashlib.sha256(" ".join([torch.__version__, *flags]).encode())
     for source in (*SOURCES, *HEADERS):
@@ -66,6 +79,7 @@ def native_available() -> bool:
     try:
         from torch.utils.cpp_extension import load
 
+        _put_ninja_on_path()
         flags = _compiler_flags()
         build = _build_directory(flags)
         build.mkdir(parents=True, exist_ok=True)

@@ -102,9 +102,13 @@ def native_available() -> bool:
 
         native_fakes.register()
     except Exception as error:  # noqa: BLE001 - any failure means: use the Python steps
+        reason = " ".join(str(error).split())
+        if len(reason) > 300:  # a compiler's log can run to pages
+            reason = reason[:300] + "..."
         warnings.warn(
             "nma: the native memory kernels could not be built or loaded, so the Python "
-            f"fused steps run instead (same values, slower on the CPU): {error}",
+            "fused steps run instead (same values, slower on the CPU; NMA_NATIVE=0 "
+            f"chooses them without trying): {reason}",
             RuntimeWarning,
             stacklevel=2,
         )

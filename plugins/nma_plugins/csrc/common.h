@@ -80,6 +80,18 @@ void row_norms_of(const T* columns, int64_t n, int64_t w, T* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(out[i]);
 }
 
+// In place: values <- values / sum(values) over n entries; returns the sum.
+template <typename T>
+T normalize(T* values, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += values[i];
+  const T inverse = T(1) / sum;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) values[i] *= inverse;
+  return sum;
+}
+
 // In place: values <- softmax(values) over n entries.
 template <typename T>
 void softmax(T* values, int64_t n) {
@@ -87,12 +99,7 @@ void softmax(T* values, int64_t n) {
 #pragma omp simd reduction(max : top)
   for (int64_t i = 0; i < n; ++i) top = std::max(top, values[i]);
   for (int64_t i = 0; i < n; ++i) values[i] = std::exp(values[i] - top);
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i) sum += values[i];
-  const T inverse = T(1) / sum;
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) values[i] *= inverse;
+  normalize(values, n);
 }
 
 // Content weighting of one key over the n rows of a memory given as transpose()'s

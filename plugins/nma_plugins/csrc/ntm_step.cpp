@@ -150,12 +150,7 @@ void forward_item(const Sizes& z, T eps, const T* x, const T* mem, Heads<const T
     for (int64_t i = 0; i < N; ++i) scale = std::max(scale, log_q[i]);
     for (int64_t i = 0; i < N; ++i) log_q[i] = std::log(log_q[i] / scale + tiny);
     for (int64_t i = 0; i < N; ++i) weights[i] = std::exp(gamma * log_q[i]);
-    T norm = 0;
-#pragma omp simd reduction(+ : norm)
-    for (int64_t i = 0; i < N; ++i) norm += weights[i];
-    const T norm_inverse = T(1) / norm;
-#pragma omp simd
-    for (int64_t i = 0; i < N; ++i) weights[i] *= norm_inverse;
+    const T norm = normalize(weights, N);
     std::copy(weights, weights + N, new_weights[h]);
 
     sc[kStrength] = beta;

@@ -29,15 +29,23 @@ import torch
 from torch import Tensor
 
 CSRC = Path(__file__).parent / "csrc"
-SOURCES = (CSRC / "ntm_step.cpp", CSRC / "dnc_step.cpp", CSRC / "lstm_cell.cpp")
-HEADERS = (CSRC / "common.h",)
+SOURCES = (
+    CSRC / "ntm_step.cpp",
+    CSRC / "dnc_step.cpp",
+    CSRC / "lstm_cell.cpp",
+    CSRC / "vector_math.cpp",
+)
+HEADERS = (CSRC / "common.h", CSRC / "vector_math.h")
 LIBRARY = "nma_native"
 
 
 def _compiler_flags() -> list[str]:
     """Optimisation flags; OpenMP, which ``at::parallel_for`` needs to split the batch
-    across PyTorch's threads; AVX2 and FMA where PyTorch found them on this CPU."""
-    flags = ["-O3", "-fopenmp"]
+    across PyTorch's threads; no floating-point traps, without which the compiler keeps
+    the branch-free ``exp``/``log`` of ``vector_math.h`` scalar (the kernels never read
+    the floating-point exception flags); AVX2 and FMA where PyTorch found them on this
+    CPU."""
+    flags = ["-O3", "-fopenmp", "-fno-trapping-math"]
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
     return flags

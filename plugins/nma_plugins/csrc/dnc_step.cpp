@@ -133,14 +133,23 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
   T* exclusive = row(kExclusive);
   T* sorted_alloc = row(kSortedAlloc);
   T* allocation = row(kAllocation);
+  for (int64_t j = 0; j < N; ++j) sorted[j] = new_usage[free_list[j]];
+  // exclusive[j] = exp(sum_{k<j} log max(sorted[k], eps)): the logs and the exps are
+  // vector loops, the running sum between them a scalar one.
+#pragma omp simd
+  for (int64_t j = 0; j < N; ++j) exclusive[j] = log_value(std::max(sorted[j], usage_eps));
   T log_sum = 0;
   for (int64_t j = 0; j < N; ++j) {
-    sorted[j] = new_usage[free_list[j]];
-    exclusive[j] = j == 0 ? T(1) : std::exp(log_sum);
-    if (j + 1 < N) log_sum += std::log(std::max(sorted[j], usage_eps));
-    sorted_alloc[j] = (T(1) - sorted[j]) * exclusive[j];
-    allocation[free_list[j]] = sorted_alloc[j];
+    const T log_j = exclusive[j];
+    exclusive[j] = log_sum;
+    log_sum += log_j;
   }
+#pragma omp simd
+  for (int64_t j = 0; j < N; ++j) {
+    exclusive[j] = exp_value(exclusive[j]);
+    sorted_alloc[j] = (T(1) - sorted[j]) * exclusive[j];
+  }
+  for (int64_t j = 0; j < N; ++j) allocation[free_list[j]] = sorted_alloc[j];
 
   // (F5)-(F6) Write content on M_{t-1} and the write weighting.
   transpose(mem, N, W, columns);
@@ -164,6 +173,14 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
 #pragma omp simd
     for (int64_t j = 0; j < W; ++j) out[j] = m[j] + wi * (in.values[j] - m[j] * erase[j]);
   }
+  // The same update on the columns of M_{t-1}, for the read lookup on M_t (F10): a
+  // contiguous loop, where transposing M_t would read it with a stride.
+  for (int64_t j = 0; j < W; ++j) {
+    T* column = columns + j * N;
+    const T v = in.values[j], e = erase[j];
+#pragma omp simd
+    for (int64_t i = 0; i < N; ++i) column[i] = column[i] + write[i] * (v - column[i] * e);
+  }
 
   // (F8)-(F9) Link, precedence, and the directions b = w^r L_t, f = w^r L_t^T, row by row.
   std::fill(read, read + R * N, T(0));  // holds b until (F11)
@@ -186,7 +203,6 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
   for (int64_t i = 0; i < N; ++i) new_precedence[i] = write[i] + (T(1) - write_sum) * precedence[i];
 
   // (F10)-(F12) Read content on M_t, read weightings, reads.
-  transpose(new_mem, N, W, columns);
   row_norms_of(columns, N, W, row(kNormsNew));
   for (int64_t r = 0; r < R; ++r) {
     T* content = head_row(r, kReadContent);

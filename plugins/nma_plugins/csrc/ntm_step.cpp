@@ -125,7 +125,7 @@ void forward_item(const Sizes& z, T eps, const T* x, const T* mem, Heads<const T
     T shift_max = p[W + 2];
     for (int64_t k = 1; k < S; ++k) shift_max = std::max(shift_max, p[W + 2 + k]);
     T shift_sum = 0;
-    for (int64_t k = 0; k < S; ++k) shift_sum += (s[k] = std::exp(p[W + 2 + k] - shift_max));
+    for (int64_t k = 0; k < S; ++k) shift_sum += (s[k] = exp_value(p[W + 2 + k] - shift_max));
     for (int64_t k = 0; k < S; ++k) s[k] /= shift_sum;
 
     // Content addressing, eqs. (5)-(6).
@@ -148,8 +148,10 @@ void forward_item(const Sizes& z, T eps, const T* x, const T* mem, Heads<const T
     T scale = 0;
 #pragma omp simd reduction(max : scale)
     for (int64_t i = 0; i < N; ++i) scale = std::max(scale, log_q[i]);
-    for (int64_t i = 0; i < N; ++i) log_q[i] = std::log(log_q[i] / scale + tiny);
-    for (int64_t i = 0; i < N; ++i) weights[i] = std::exp(gamma * log_q[i]);
+#pragma omp simd
+    for (int64_t i = 0; i < N; ++i) log_q[i] = log_value(log_q[i] / scale + tiny);
+#pragma omp simd
+    for (int64_t i = 0; i < N; ++i) weights[i] = exp_value(gamma * log_q[i]);
     const T norm = normalize(weights, N);
     std::copy(weights, weights + N, new_weights[h]);
 
@@ -158,7 +160,7 @@ void forward_item(const Sizes& z, T eps, const T* x, const T* mem, Heads<const T
     sc[kGamma] = gamma;
     sc[kKeyNorm] = key_norm;
     sc[kScale] = scale;
-    sc[kLogNorm] = std::log(norm);
+    sc[kLogNorm] = log_value(norm);
     sc[kStrengthSlope] = softplus_slope(p[W]);
     sc[kGammaSlope] = softplus_slope(p[W + 2 + S]);
   }
@@ -308,14 +310,15 @@ void backward_item(const Sizes& z, const T* grad_reads, const T* grad_new_mem,
     const T gamma = sc[kGamma];
 
     // Sharpening (eq. 9).
-    T mean = 0;
-    for (int64_t i = 0; i < N; ++i) mean += gw[i] * weights[i];
+    const T mean = dot(gw, weights, N);
     T grad_gamma = 0;
     const T factor = gamma / sc[kScale];
+    const T log_norm = sc[kLogNorm];
+#pragma omp simd reduction(+ : grad_gamma)
     for (int64_t i = 0; i < N; ++i) {
       const T centred = gw[i] - mean;
       grad_gamma += centred * weights[i] * log_q[i];
-      grad_shifted[i] = centred * std::exp((gamma - T(1)) * log_q[i] - sc[kLogNorm]) * factor;
+      grad_shifted[i] = centred * exp_value((gamma - T(1)) * log_q[i] - log_norm) * factor;
     }
     // Circular shift (eq. 8).
     // dL/ds(k) = sum_i G~(i) w_g((i - k + R) mod N), dL/dw_g(j) = sum_k s(k) G~((j + k - R) mod N)

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import sys
+import time
 import warnings
 from functools import cache
 from pathlib import Path
@@ -72,6 +75,30 @@ def _build_directory(flags: list[str]) -> Path:
     return root / digest.hexdigest()[:16]
 
 
+STALE_AFTER_DAYS = 30
+"""Builds in the cache that no process has loaded for this long are removed."""
+_BUILD_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def _mark_used_and_prune(build: Path) -> None:
+    """Record that ``build`` was loaded now, and remove the cache's other builds (one per
+    version of the sources, flags and torch) that nothing has loaded for
+    :data:`STALE_AFTER_DAYS` days. Only directories named like a build are touched, and
+    a failure here never stops the kernels from loading."""
+    try:
+        (build / "last-used").touch()
+        cutoff = time.time() - STALE_AFTER_DAYS * 24 * 3600
+        for other in build.parent.iterdir():
+            if other == build or not other.is_dir() or not _BUILD_NAME.fullmatch(other.name):
+                continue
+            marker = other / "last-used"
+            used = (marker if marker.exists() else other).stat().st_mtime
+            if used < cutoff:
+                shutil.rmtree(other, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _registered() -> bool:
     """Whether this process has loaded the library already (it registers its ops once)."""
     return hasattr(torch.ops.nma_native, "dnc_forward")
@@ -106,6 +133,7 @@ def native_available() -> bool:
             is_python_module=False,
             verbose=False,
         )
+        _mark_used_and_prune(build)
         from nma_plugins import native_fakes
 
         native_fakes.register()

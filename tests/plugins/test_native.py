@@ -6,6 +6,8 @@ loops have remainders, gradients arriving at only some outputs, and float32."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +191,29 @@ def test_a_failed_build_warns_and_falls_back(
             assert not native.native_available()
     finally:
         native.native_available.cache_clear()
+
+
+def test_builds_unused_for_a_month_are_pruned(tmp_path: Path) -> None:
+    current, stale, recent, stale_unmarked = (
+        tmp_path / name for name in ("0" * 16, "1" * 16, "2" * 16, "3" * 16)
+    )
+    foreign = tmp_path / "notes"  # not a build's name: never touched
+    for build in (current, stale, recent, stale_unmarked, foreign):
+        build.mkdir()
+        (build / "nma_native.so").write_bytes(b"")
+    old = time.time() - (native.STALE_AFTER_DAYS + 1) * 24 * 3600
+    for build in (stale, recent):
+        (build / "last-used").touch()
+    os.utime(stale / "last-used", (old, old))
+    for directory in (stale_unmarked, foreign):
+        os.utime(directory, (old, old))
+
+    native._mark_used_and_prune(current)
+
+    assert (current / "last-used").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [current.name, recent.name, foreign.name]
+    )
 
 
 def test_only_cpu_float_states_use_the_kernels() -> None:

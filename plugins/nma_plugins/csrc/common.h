@@ -166,6 +166,33 @@ T content_backward(const T* grad, const T* weights, const T* similarity, const T
   return grad_beta;
 }
 
+// Backward of one write head's erase and add, M_t(i) = M(i) o (1 - w(i) e) + w(i) a
+// (NTM eqs. 3-4; the DNC's write, whose add vector is its write vector v). Given
+// G = dL/dM_t (n, w): adds dL/dw(i) = G(i) . (a - M(i) o e) to grad_weights (n),
+// -sum_i w(i) G(i) o M(i) to grad_erase (w) and sum_i w(i) G(i) to grad_add (w), and
+// writes dL/dM = G o (1 - w e^T) to grad_memory (n, w).
+template <typename T>
+void erase_add_backward(const T* G, const T* memory, const T* weights, const T* erase,
+                        const T* add, int64_t n, int64_t w, T* grad_weights, T* grad_erase,
+                        T* grad_add, T* grad_memory) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = weights[i];
+    const T* Gi = G + i * w;
+    const T* Mi = memory + i * w;
+    T* gm = grad_memory + i * w;
+    T acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t j = 0; j < w; ++j) {
+      const T gmj = Gi[j] * Mi[j];
+      acc += Gi[j] * add[j] - gmj * erase[j];
+      grad_erase[j] -= wi * gmj;
+      grad_add[j] += wi * Gi[j];
+      gm[j] = Gi[j] * (T(1) - wi * erase[j]);
+    }
+    grad_weights[i] += acc;
+  }
+}
+
 // grad_memory(i) += grad_row_norms(i) M(i) / |M(i)| (0 for a zero row, as autograd).
 template <typename T>
 void add_row_norm_gradients(const T* grad_row_norms, const T* memory, const T* row_norms,

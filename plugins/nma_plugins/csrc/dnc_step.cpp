@@ -362,21 +362,8 @@ void backward_item(const Sizes& z, T usage_eps, const Incoming<T>& g, const T* x
 
   // (B7) Erase and add.
   T* g_prev_mem = out.memory;
-  for (int64_t i = 0; i < N; ++i) {
-    const T wi = write[i];
-    const T* gm = g_mem + i * W;
-    const T* m = mem + i * W;
-    T* gpm = g_prev_mem + i * W;
-    T acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t j = 0; j < W; ++j) {
-      acc += gm[j] * (in.values[j] - m[j] * erase[j]);
-      g_erase[j] -= wi * gm[j] * m[j];
-      g_values[j] += wi * gm[j];
-      gpm[j] = gm[j] - wi * (gm[j] * erase[j]);
-    }
-    g_w[i] += acc;
-  }
+  erase_add_backward(g_mem, mem, write, erase, in.values, N, W, g_w, g_erase, g_values,
+                     g_prev_mem);
   if (g.write != nullptr)
     for (int64_t i = 0; i < N; ++i) g_w[i] += g.write[i];
 

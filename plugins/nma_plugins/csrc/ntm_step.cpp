@@ -239,50 +239,31 @@ void backward_item(const Sizes& z, const T* grad_reads, const T* grad_new_mem,
   T* grad_writes = grad_x + H * z.head_size;  // per write head [erase (W), add (W)]
   for (int64_t h = 0; h < z.writes; ++h) std::fill(grad_writes + h * 2 * W, grad_writes + (h + 1) * 2 * W, T(0));
   if (z.writes == 1) {
-    // K = 1 - w e^T: dL/dw(i) = G(i) . (a - M(i) o e), dL/de = -sum_i w(i) G(i) o M(i),
-    // dL/da = sum_i w(i) G(i), dL/dM = G o K.
-    const T* w = head_weights(0);
-    T* ge = grad_writes;
-    T* ga = grad_writes + W;
-    for (int64_t i = 0; i < N; ++i) {
-      const T wi = w[i];
-      const T* Gi = G + i * W;
-      const T* Mi = mem + i * W;
-      T* gm = grad_mem + i * W;
-      T acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < W; ++j) {
-        const T gmj = Gi[j] * Mi[j];
-        acc += Gi[j] * add[j] - gmj * erase[j];
-        ge[j] -= wi * gmj;
-        ga[j] += wi * Gi[j];
-        gm[j] = Gi[j] * (T(1) - wi * erase[j]);
-      }
-      grad_w[i] += acc;
-    }
+    erase_add_backward(G, mem, head_weights(0), erase, add, N, W, grad_w, grad_writes,
+                       grad_writes + W, grad_mem);
   } else {
-  for (int64_t i = 0; i < N; ++i) {
-    for (int64_t j = 0; j < W; ++j) {
-      const T g = G[i * W + j];
-      const T m = mem[i * W + j];
-      T keep = 1;
-      for (int64_t h = 0; h < z.writes; ++h) {
-        T others = 1;
-        for (int64_t o = 0; o < z.writes; ++o)
-          if (o != h) others *= T(1) - head_weights(o)[i] * erase[o * W + j];
-        keep_others[h] = others;
+    for (int64_t i = 0; i < N; ++i) {
+      for (int64_t j = 0; j < W; ++j) {
+        const T g = G[i * W + j];
+        const T m = mem[i * W + j];
+        T keep = 1;
+        for (int64_t h = 0; h < z.writes; ++h) {
+          T others = 1;
+          for (int64_t o = 0; o < z.writes; ++o)
+            if (o != h) others *= T(1) - head_weights(o)[i] * erase[o * W + j];
+          keep_others[h] = others;
+        }
+        for (int64_t h = 0; h < z.writes; ++h) keep *= T(1) - head_weights(h)[i] * erase[h * W + j];
+        for (int64_t h = 0; h < z.writes; ++h) {
+          const T w = head_weights(h)[i];
+          const T gmk = g * m * keep_others[h];
+          grad_w[h * N + i] += g * add[h * W + j] - gmk * erase[h * W + j];
+          grad_writes[h * 2 * W + j] -= w * gmk;          // dL/de_h(j)
+          grad_writes[h * 2 * W + W + j] += w * g;        // dL/da_h(j)
+        }
+        grad_mem[i * W + j] = g * keep;
       }
-      for (int64_t h = 0; h < z.writes; ++h) keep *= T(1) - head_weights(h)[i] * erase[h * W + j];
-      for (int64_t h = 0; h < z.writes; ++h) {
-        const T w = head_weights(h)[i];
-        const T gmk = g * m * keep_others[h];
-        grad_w[h * N + i] += g * add[h * W + j] - gmk * erase[h * W + j];
-        grad_writes[h * 2 * W + j] -= w * gmk;          // dL/de_h(j)
-        grad_writes[h * 2 * W + W + j] += w * g;        // dL/da_h(j)
-      }
-      grad_mem[i * W + j] = g * keep;
     }
-  }
   }
   for (int64_t h = 0; h < z.writes; ++h) {
     for (int64_t j = 0; j < W; ++j) {

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from nma.addressing import Addressing
+from nma.controller import Controller
 from nma.options import Options
 from nma.state import State
 
@@ -101,6 +102,40 @@ class Memory(nn.Module):
             read, state = self(interface, state)
             reads.append(read)
         return torch.stack(reads), state
+
+    def run_with_controller(
+        self,
+        controller: Controller,
+        interface: nn.Linear,
+        inputs: Tensor,
+        controller_state: State,
+        state: State,
+        reads: Tensor,
+    ) -> tuple[Tensor, Tensor, State, State] | None:
+        """Run ``T`` steps of ``controller``, ``interface`` and this memory together, as
+        the model would step them (:meth:`nma.MemoryModel.cell`), or decline.
+
+        A memory whose reads feed the controller (:attr:`reads_to_controller`) may
+        override this with a faster equivalent for the controllers it knows, e.g. the
+        whole sequence as one autograd node whose backward pass multiplies the weight
+        gradients of all steps at once. The model calls it for every sequence while
+        gradients are recorded, and steps as usual when it returns ``None``, which the
+        default always does.
+
+        Args:
+            controller: the model's controller.
+            interface: the linear map from the controller output to the interface.
+            inputs: ``(T, B, input_size)``, without the reads.
+            controller_state: the controller's state before the first step.
+            state: this memory's state before the first step.
+            reads: ``(B, read_size)`` the reads of the step before the first.
+
+        Returns:
+            ``None``, or ``(hiddens, reads, controller_state, state)``: the controller
+            outputs ``(T, B, controller.output_size)``, the reads ``(T, B, read_size)``
+            and both states after the last step.
+        """
+        return None
 
     def slot_usage(self, state: State) -> Tensor | None:
         """How much each slot is in use, ``(B, N)`` in ``[0, 1]``; ``None`` if the memory

@@ -81,7 +81,7 @@ class MemoryModel(nn.Module):
         if steps < 1:
             raise ValueError(f"compiled runs need at least one step, not {steps}")
         self.compiled_steps = steps
-        self._compiled_run = torch.compile(self._run, **options)
+        self._compiled_run = torch.compile(self._run_steps, **options)
 
     def prefill_memory(self, state: State | None) -> None:
         """Start every sequence from this memory state (batch size 1) instead of the
@@ -167,6 +167,9 @@ class MemoryModel(nn.Module):
         run, steps = self._compiled_run, self.compiled_steps
         if run is None:
             return self._run(inputs, state)
+        fused = self._run_fused(inputs, state)
+        if fused is not None:
+            return fused
         length = inputs.shape[0]
         full = length - length % steps
         cuts = list(range(0, full, steps)) + list(range(full, length))
@@ -181,6 +184,30 @@ class MemoryModel(nn.Module):
     def _run(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
         """Controller outputs ``(T, B, controller.output_size)`` and reads ``(T, B,
         read_size)`` of every step, and the final state."""
+        fused = self._run_fused(inputs, state)
+        if fused is not None:
+            return fused
+        return self._run_steps(inputs, state)
+
+    def _run_fused(
+        self, inputs: Tensor, state: ModelState
+    ) -> tuple[Tensor, Tensor, ModelState] | None:
+        """:meth:`_run` through the memory's :meth:`nma.Memory.run_with_controller`,
+        while gradients are recorded and the memory offers it; else ``None``."""
+        if not (self.memory.reads_to_controller and torch.is_grad_enabled()):
+            return None
+        if torch.compiler.is_compiling():
+            return None
+        fused = self.memory.run_with_controller(
+            self.controller, self.interface, inputs, state.controller, state.memory, state.reads
+        )
+        if fused is None:
+            return None
+        hiddens, reads, controller_state, memory_state = fused
+        return hiddens, reads, ModelState(controller_state, memory_state, reads[-1])
+
+    def _run_steps(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
+        """:meth:`_run` one step at a time (the compiled graphs trace this)."""
         if not self.memory.reads_to_controller:
             # The interface vectors do not depend on the reads: the controller runs
             # first, then the memory over the whole sequence (run_sequence).

@@ -95,7 +95,9 @@ def test_recompute_chunks_give_the_same_gradients(chunk):
     expected_out, expected = gradients()
     model.recompute_chunk = chunk
     got_out, got = gradients()
-    assert torch.equal(expected_out, got_out)
+    # Equal up to rounding: a sequence of LSTM and NTM runs as one node
+    # (lstm_sequence.py) that multiplies a whole chunk's inputs in one product.
+    torch.testing.assert_close(got_out, expected_out, rtol=1e-13, atol=1e-15)
     for a, b in zip(expected, got, strict=True):
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -142,11 +144,13 @@ def test_compiled_step_matches_eager(tmp_path, monkeypatch):
 
 
 def test_compiled_runs_cut_the_sequence_and_match_eager():
-    """Runs of ``steps`` steps through one graph, the remainder one step at a time."""
+    """Runs of ``steps`` steps through one graph, the remainder one step at a time (for
+    a memory that does not run the sequence itself: here the NTM, told not to)."""
     registry = get_registry()
     torch.manual_seed(0)
     parts = build_components(resolve(build_raw(None, {}, SMALL), registry), registry)
     model = parts.model.double()
+    model.memory.run_with_controller = lambda *args: None
     inputs = torch.randn(8, 2, parts.task.input_size, dtype=torch.float64)
     expected, _ = model(inputs)
     (expected**2).sum().backward()

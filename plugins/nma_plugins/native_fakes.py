@@ -112,10 +112,16 @@ def lstm_cell_backward(
     ]  # fmt: skip
 
 
+def lstm_cell_gates_backward(
+    grad_h: Tensor | None, grad_c: Tensor | None, c: Tensor, gates: Tensor, tanh_c: Tensor
+) -> list[Tensor]:
+    return [torch.empty_like(gates), torch.empty_like(c)]
+
+
 def register() -> None:
     """Register every function above for the operator of the same name."""
     for fake in (
         ntm_forward, ntm_backward, dnc_forward, dnc_backward, lstm_cell_forward,
-        lstm_cell_backward,
+        lstm_cell_backward, lstm_cell_gates_backward,
     ):  # fmt: skip
         torch.library.register_fake(f"nma_native::{fake.__name__}")(fake)

@@ -65,13 +65,12 @@ std::vector<at::Tensor> lstm_cell_forward(const at::Tensor& x, const at::Tensor&
   return {new_h, new_c, gates, tanh_c};
 }
 
-// Returns the gradients {x, h, c, W_ih, W_hh, b_ih, b_hh}; b_hh's equals b_ih's.
-std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad_h_in,
-                                           const std::optional<at::Tensor>& grad_c_in,
-                                           const at::Tensor& x, const at::Tensor& h,
-                                           const at::Tensor& c, const at::Tensor& w_ih,
-                                           const at::Tensor& w_hh, const at::Tensor& gates,
-                                           const at::Tensor& tanh_c) {
+// Returns {grad_gates (B, 4H), grad_c (B, H)}: the gradients at the gates' inputs `a`
+// (before their activations) and at the previous cell state.
+std::vector<at::Tensor> lstm_cell_gates_backward(const std::optional<at::Tensor>& grad_h_in,
+                                                 const std::optional<at::Tensor>& grad_c_in,
+                                                 const at::Tensor& c, const at::Tensor& gates,
+                                                 const at::Tensor& tanh_c) {
   const auto dtype = gates.scalar_type();
   auto maybe = [&](const std::optional<at::Tensor>& t) {
     return t.has_value() && t->defined() ? t->to(dtype).contiguous() : at::Tensor();
@@ -81,7 +80,7 @@ std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad
   const int64_t B = gates.size(0), H = gates.size(1) / 4;
   at::Tensor grad_gates = at::empty({B, 4 * H}, gates.options());
   at::Tensor grad_cell = at::empty({B, H}, gates.options());
-  AT_DISPATCH_FLOATING_TYPES(dtype, "lstm_cell_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(dtype, "lstm_cell_gates_backward", [&] {
     using T = scalar_t;
     at::parallel_for(0, B, 8, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
@@ -105,8 +104,20 @@ std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad
       }
     });
   });
+  return {grad_gates, grad_cell};
+}
+
+// Returns the gradients {x, h, c, W_ih, W_hh, b_ih, b_hh}; b_hh's equals b_ih's.
+std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad_h,
+                                           const std::optional<at::Tensor>& grad_c,
+                                           const at::Tensor& x, const at::Tensor& h,
+                                           const at::Tensor& c, const at::Tensor& w_ih,
+                                           const at::Tensor& w_hh, const at::Tensor& gates,
+                                           const at::Tensor& tanh_c) {
+  const std::vector<at::Tensor> grads = lstm_cell_gates_backward(grad_h, grad_c, c, gates, tanh_c);
+  const at::Tensor& grad_gates = grads[0];
   at::Tensor grad_bias = grad_gates.sum(0);
-  return {grad_gates.mm(w_ih), grad_gates.mm(w_hh), grad_cell, grad_gates.t().mm(x),
+  return {grad_gates.mm(w_ih), grad_gates.mm(w_hh), grads[1], grad_gates.t().mm(x),
           grad_gates.t().mm(h), grad_bias, grad_bias};
 }
 
@@ -115,4 +126,6 @@ std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
   m.def("lstm_cell_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_forward)));
   m.def("lstm_cell_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_backward)));
+  m.def("lstm_cell_gates_backward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_gates_backward)));
 }

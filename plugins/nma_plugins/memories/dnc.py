@@ -46,10 +46,11 @@ from typing import NamedTuple
 
 import torch
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
-from nma import AddressingFactory, Memory, Options
+from nma import AddressingFactory, Controller, Memory, Options, State
 from nma_plugins.addressing.content import ContentAddressing
+from nma_plugins.controllers.lstm_sequence import run_lstm_with_memory
 from nma_plugins.memories.dnc_allocation import allocation_weighting, retention, update_usage
 from nma_plugins.memories.dnc_linkage import (
     directional_weightings,
@@ -57,6 +58,7 @@ from nma_plugins.memories.dnc_linkage import (
     update_precedence,
 )
 from nma_plugins.memories.dnc_step import dnc_step
+from nma_plugins.memories.dnc_step_native import DNCKernel
 
 
 class DNCState(NamedTuple):
@@ -323,6 +325,33 @@ class DNCMemory(Memory):
             reads, *new_state = dnc_step(interface, *state, read.config.eps, write.config.eps, eps)
             return reads, DNCState(*new_state)
         return self.forward_reference(interface, state)
+
+    def run_with_controller(
+        self,
+        controller: Controller,
+        interface: nn.Linear,
+        inputs: Tensor,
+        controller_state: State,
+        state: State,
+        reads: Tensor,
+    ) -> tuple[Tensor, Tensor, State, State] | None:
+        """With a one-layer ``lstm`` controller and ``content`` addressing, on the CPU
+        kernels: the whole sequence as one autograd node
+        (:mod:`nma_plugins.controllers.lstm_sequence`); else ``None`` (step by step)."""
+        read, write = self.read_addressing, self.write_addressing
+        if type(read) is not ContentAddressing or type(write) is not ContentAddressing:
+            return None
+        if not isinstance(state, DNCState):
+            return None
+        eps = max(self.config.eps, torch.finfo(state.memory.dtype).tiny)
+        kernel = DNCKernel(read.config.eps, write.config.eps, eps)
+        fused = run_lstm_with_memory(
+            controller, interface, kernel, inputs, controller_state, tuple(state), reads
+        )
+        if fused is None:
+            return None
+        hiddens, all_reads, last_controller, last_state = fused
+        return hiddens, all_reads, last_controller, DNCState(*last_state)
 
     def forward_reference(self, interface: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
         """:meth:`forward` through the composable functions and the addressing modules,

@@ -74,3 +74,48 @@ class NativeDNCStep(torch.autograd.Function):
             None,
             None,
         )
+
+
+class DNCKernel:
+    """The native step as a :class:`nma_plugins.controllers.lstm_sequence.StepKernel`
+    over the state ``(memory, usage, link, precedence, read_weights, write_weights)``
+    (the order of :class:`nma_plugins.memories.dnc.DNCState`).
+
+    Args:
+        read_eps: the read heads' cosine similarity ``eps``.
+        write_eps: the write head's cosine similarity ``eps``.
+        usage_eps: the allocation's floor inside the logarithm.
+    """
+
+    def __init__(self, read_eps: float, write_eps: float, usage_eps: float) -> None:
+        self.read_eps = read_eps
+        self.write_eps = write_eps
+        self.usage_eps = usage_eps
+
+    def forward(
+        self, interface: Tensor, state: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+        reads, *new_state, rows, free_list = native_ops().dnc_forward(
+            interface, *state, self.read_eps, self.write_eps, self.usage_eps
+        )
+        memory, usage, link, precedence, read_weights, write_weights = state
+        new_memory, _, _, _, new_read, new_write = new_state
+        kept = (
+            interface, memory, usage, link, precedence, read_weights, write_weights,
+            new_memory, new_read, new_write, rows, free_list,
+        )  # fmt: skip
+        return reads, tuple(new_state), kept
+
+    def backward(
+        self,
+        grad_reads: Tensor | None,
+        grad_state: tuple[Tensor | None, ...],
+        saved: tuple[Tensor, ...],
+        state_wanted: bool,
+    ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
+        grad_interface, *grad_prev = native_ops().dnc_backward(
+            grad_reads, *grad_state, *saved, self.usage_eps, state_wanted
+        )
+        if not state_wanted:
+            grad_prev[2] = None
+        return grad_interface, tuple(grad_prev)

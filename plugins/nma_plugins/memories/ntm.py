@@ -26,9 +26,11 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from nma import AddressingFactory, Memory, Options
+from nma import AddressingFactory, Controller, Memory, Options, State
 from nma_plugins.addressing.ntm import NTMAddressing
+from nma_plugins.controllers.lstm_sequence import run_lstm_with_memory
 from nma_plugins.memories.ntm_step import ntm_step
+from nma_plugins.memories.ntm_step_native import NTMKernel
 from nma_plugins.memories.ntm_write import erase_add
 
 
@@ -144,8 +146,8 @@ class NTMMemory(Memory):
             ``(reads, state)``: ``reads`` ``(B, R W)`` are the read vectors of the heads
             concatenated; ``state`` is the new :class:`NTMState`.
         """
-        addressing = self.addressing
-        if type(addressing) is NTMAddressing and addressing.config.shift_range <= self.slots:
+        addressing = self._fused_addressing()
+        if addressing is not None:
             reads, memory, read_weights, write_weights = ntm_step(
                 interface,
                 state.memory,
@@ -157,6 +159,37 @@ class NTMMemory(Memory):
             )
             return reads, NTMState(memory, read_weights, write_weights)
         return self.forward_reference(interface, state)
+
+    def _fused_addressing(self) -> NTMAddressing | None:
+        """The addressing when it is ``ntm`` with a shift range the fused step takes."""
+        addressing = self.addressing
+        if type(addressing) is NTMAddressing and addressing.config.shift_range <= self.slots:
+            return addressing
+        return None
+
+    def run_with_controller(
+        self,
+        controller: Controller,
+        interface: nn.Linear,
+        inputs: Tensor,
+        controller_state: State,
+        state: State,
+        reads: Tensor,
+    ) -> tuple[Tensor, Tensor, State, State] | None:
+        """With a one-layer ``lstm`` controller and the ``ntm`` addressing, on the CPU
+        kernels: the whole sequence as one autograd node
+        (:mod:`nma_plugins.controllers.lstm_sequence`); else ``None`` (step by step)."""
+        addressing = self._fused_addressing()
+        if addressing is None or not isinstance(state, NTMState):
+            return None
+        kernel = NTMKernel(addressing.params["shift"], addressing.config.eps)
+        fused = run_lstm_with_memory(
+            controller, interface, kernel, inputs, controller_state, tuple(state), reads
+        )
+        if fused is None:
+            return None
+        hiddens, all_reads, last_controller, last_state = fused
+        return hiddens, all_reads, last_controller, NTMState(*last_state)
 
     def forward_reference(self, interface: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
         """:meth:`forward` through the composable modules, recorded by autograd.

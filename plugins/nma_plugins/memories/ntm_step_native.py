@@ -60,3 +60,41 @@ class NativeNTMStep(torch.autograd.Function):
             None,
             None,
         )
+
+
+class NTMKernel:
+    """The native step as a :class:`nma_plugins.controllers.lstm_sequence.StepKernel`
+    over the state ``(memory, read_weights, write_weights)`` (the order of
+    :class:`nma_plugins.memories.ntm.NTMState`).
+
+    Args:
+        shift_size: ``S``, the number of shift offsets.
+        eps: the cosine similarity's ``eps``.
+    """
+
+    def __init__(self, shift_size: int, eps: float) -> None:
+        self.shift_size = shift_size
+        self.eps = eps
+
+    def forward(
+        self, interface: Tensor, state: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+        memory, read_weights, write_weights = state
+        reads, new_memory, new_read, new_write, *saved = native_ops().ntm_forward(
+            interface, memory, write_weights, read_weights, self.shift_size, self.eps
+        )
+        kept = (interface, memory, write_weights, read_weights, new_memory, *saved)
+        return reads, (new_memory, new_read, new_write), kept
+
+    def backward(
+        self,
+        grad_reads: Tensor | None,
+        grad_state: tuple[Tensor | None, ...],
+        saved: tuple[Tensor, ...],
+        state_wanted: bool,
+    ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
+        grad_memory, grad_read_weights, grad_write_weights = grad_state
+        grad_interface, grad_memory_prev, grad_write, grad_read = native_ops().ntm_backward(
+            grad_reads, grad_memory, grad_read_weights, grad_write_weights, *saved
+        )
+        return grad_interface, (grad_memory_prev, grad_read, grad_write)

@@ -36,9 +36,10 @@ SOURCES = (
     CSRC / "ntm_step.cpp",
     CSRC / "dnc_step.cpp",
     CSRC / "lstm_cell.cpp",
+    CSRC / "lstm_sequence.cpp",
     CSRC / "vector_math.cpp",
 )
-HEADERS = (CSRC / "common.h", CSRC / "vector_math.h")
+HEADERS = (CSRC / "common.h", CSRC / "steps.h", CSRC / "vector_math.h")
 LIBRARY = "nma_native"
 
 

@@ -10,13 +10,15 @@ recurrence (DESIGN.md, "The five interfaces"; the model's :meth:`nma.MemoryModel
     h_t, c_t = LSTM cell(a_t, c_{t-1})                                 (lstm_cell.cpp)
     r_t, m_t = memory step(h_t W_i^T + b_i, m_{t-1})                   (the memory's kernel)
 
-as one autograd node with a hand-written backward pass: the products with ``W_x`` for
+as one autograd node whose forward and backward passes are each one call into the
+native kernels (``csrc/lstm_sequence.cpp``, which loops over the steps in C++ and
+calls the LSTM cell's and the memory step's kernels): the products with ``W_x`` for
 all steps are one matrix product before the loop, and the backward loop keeps each
 step's gate and interface gradients so that the weight gradients are one product over
 all ``T B`` rows each after it, as ``nn.LSTM`` does. The values are those of the
 step-by-step model up to rounding (the sums are taken in another order).
 
-A memory offers this through :meth:`nma.Memory.run_with_controller` by handing its
+A memory offers this through :meth:`nma.Memory.run_with_controller` by naming its
 native step to :func:`run_lstm_with_memory` as a :class:`StepKernel`.
 
 Shapes: ``T`` steps, ``B`` batch, ``X`` input size (without the reads), ``H`` hidden
@@ -25,7 +27,7 @@ size, ``P`` interface size, ``Q`` read size.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -34,34 +36,23 @@ from nma_plugins.controllers.lstm import LSTMController, LSTMState
 from nma_plugins.native import native_ops, use_native
 
 
-class StepKernel(Protocol):
-    """A memory step in native code, forward and backward, over a state of tensors."""
+class StepKernel(NamedTuple):
+    """A memory step that ``csrc/lstm_sequence.cpp`` chains: ``kind`` 0 is the NTM
+    step (``params``: shift offsets, cosine ``eps``; state: memory, read weightings,
+    write weightings), 1 the DNC step (``params``: read, write and usage ``eps``;
+    state: memory, usage, link, precedence, read weightings, write weighting)."""
 
-    def forward(
-        self, interface: Tensor, state: tuple[Tensor, ...]
-    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """One step: ``(reads (B, Q), new state, tensors the backward pass needs)``."""
-        ...
-
-    def backward(
-        self,
-        grad_reads: Tensor | None,
-        grad_state: tuple[Tensor | None, ...],
-        saved: tuple[Tensor, ...],
-        state_wanted: bool,
-    ) -> tuple[Tensor, tuple[Tensor | None, ...]]:
-        """The gradients at the step's interface ``(B, P)`` and at its previous state,
-        from those at its reads and new state (``None``: zero). With ``state_wanted``
-        false the gradients at the previous state may be skipped (``None``)."""
-        ...
+    kind: int
+    params: tuple[float, ...]
 
 
 class LSTMMemorySequence(torch.autograd.Function):
     """The whole recurrence as one node. Use :func:`run_lstm_with_memory`.
 
     ``apply(kernel, inputs, hidden, cell, reads, w_ih, w_hh, b_ih, b_hh, w_i, b_i,
-    *state)``; returns ``(hiddens (T, B, H),
-    reads (T, B, Q), cell (B, H), *state)`` after the last step.
+    *state)``; returns ``(hiddens (T, B, H), reads (T, B, Q), cell (B, H), *state)``
+    after the last step. Forward and backward are one native call each
+    (``nma_native::lstm_memory_forward`` and ``lstm_memory_backward``).
     """
 
     @staticmethod
@@ -81,36 +72,18 @@ class LSTMMemorySequence(torch.autograd.Function):
         *state: Tensor,
     ) -> tuple[Tensor, ...]:
         ctx.set_materialize_grads(False)
-        ops = native_ops()
-        steps, batch, x_size = inputs.shape
-        w_r = w_ih[:, x_size:]
-        # The input's share of every step's gates, biases included: one product.
-        pre = torch.addmm(b_ih + b_hh, inputs.reshape(-1, x_size), w_ih[:, :x_size].t())
-        pre = pre.view(steps, batch, -1)
-        no_bias = torch.zeros_like(b_hh)
-        hiddens, all_reads, prev_hiddens, prev_reads = [], [], [], []
-        saved: list[Tensor] = []
-        counts: list[int] = []
-        for t in range(steps):
-            prev_hiddens.append(hidden)
-            prev_reads.append(reads)
-            hidden, new_cell, gates, tanh_cell = ops.lstm_cell_forward(
-                reads, hidden, cell, w_r, w_hh, pre[t], no_bias
-            )
-            reads, state, kernel_saved = kernel.forward(torch.addmm(b_i, hidden, w_i.t()), state)
-            saved += [cell, gates, tanh_cell, *kernel_saved]
-            counts.append(len(kernel_saved))
-            cell = new_cell
-            hiddens.append(hidden)
-            all_reads.append(reads)
-        out_hiddens, out_reads = torch.stack(hiddens), torch.stack(all_reads)
-        ctx.save_for_backward(
-            inputs, out_hiddens, torch.stack(prev_hiddens), torch.stack(prev_reads),
-            w_ih, w_hh, w_i, *saved,
+        outputs = native_ops().lstm_memory_forward(
+            kernel.kind, list(kernel.params), inputs, hidden, cell, reads, list(state),
+            w_ih, w_hh, b_ih, b_hh, w_i, b_i,
         )  # fmt: skip
-        ctx.kernel, ctx.counts = kernel, counts
+        parts = 3 + len(state)
+        hiddens, all_reads = outputs[0], outputs[1]
+        ctx.save_for_backward(
+            inputs, hidden, reads, hiddens, all_reads, w_ih, w_hh, w_i, *outputs[parts:]
+        )
+        ctx.kernel = kernel
         ctx.state_wanted = any(ctx.needs_input_grad[11:])
-        return (out_hiddens, out_reads, cell, *state)
+        return tuple(outputs[:parts])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -121,61 +94,22 @@ class LSTMMemorySequence(torch.autograd.Function):
         grad_cell: Tensor | None,
         *grad_state: Tensor | None,
     ) -> tuple[Tensor | None, ...]:
-        ops = native_ops()
-        inputs, hiddens, prev_hiddens, prev_reads, w_ih, w_hh, w_i, *saved = ctx.saved_tensors
-        steps, batch, x_size = inputs.shape
-        w_r = w_ih[:, x_size:]
-        grad_gates = hiddens.new_empty(steps, batch, w_hh.shape[0])
-        grad_interfaces = hiddens.new_empty(steps, batch, w_i.shape[0])
-        grad_hidden: Tensor | None = None
-        grad_read: Tensor | None = None
-        state_grads: tuple[Tensor | None, ...] = tuple(grad_state)
-        ends = [0]
-        for count in ctx.counts:
-            ends.append(ends[-1] + 3 + count)
-        for t in reversed(range(steps)):
-            cell, gates, tanh_cell, *kernel_saved = saved[ends[t] : ends[t + 1]]
-            read_grad = _add(grad_reads[t] if grad_reads is not None else None, grad_read)
-            grad_interface, state_grads = ctx.kernel.backward(
-                read_grad, state_grads, tuple(kernel_saved), t > 0 or ctx.state_wanted
-            )
-            grad_interfaces[t] = grad_interface
-            hidden_grad = _add(grad_hiddens[t] if grad_hiddens is not None else None, grad_hidden)
-            if hidden_grad is None:
-                hidden_grad = grad_interface.mm(w_i)
-            else:
-                hidden_grad = torch.addmm(hidden_grad, grad_interface, w_i)
-            gate_grad, grad_cell = ops.lstm_cell_gates_backward(
-                hidden_grad, grad_cell, cell, gates, tanh_cell
-            )
-            grad_gates[t] = gate_grad
-            grad_hidden = gate_grad.mm(w_hh)
-            grad_read = gate_grad.mm(w_r)
-        rows = grad_gates.view(steps * batch, -1)
-        interface_rows = grad_interfaces.view(steps * batch, -1)
-        grad_w_ih = torch.cat(
-            [
-                rows.t().mm(inputs.reshape(steps * batch, x_size)),
-                rows.t().mm(prev_reads.view(steps * batch, -1)),
-            ],
-            dim=1,
-        )
-        grad_w_hh = rows.t().mm(prev_hiddens.view(steps * batch, -1))
-        grad_bias = rows.sum(0)
-        grad_w_i = interface_rows.t().mm(hiddens.view(steps * batch, -1))
-        grad_inputs = None
-        if ctx.needs_input_grad[1]:
-            grad_inputs = rows.mm(w_ih[:, :x_size]).view(steps, batch, x_size)
-        return (
-            None, grad_inputs, grad_hidden, grad_cell, grad_read, grad_w_ih, grad_w_hh,
-            grad_bias, grad_bias, grad_w_i, interface_rows.sum(0), *state_grads,
+        inputs, hidden, reads, hiddens, all_reads, w_ih, w_hh, w_i, *saved = ctx.saved_tensors
+        kernel = ctx.kernel
+        grads = native_ops().lstm_memory_backward(
+            kernel.kind, list(kernel.params), grad_hiddens, grad_reads, grad_cell,
+            list(grad_state), inputs, hidden, reads, hiddens, all_reads, w_ih, w_hh, w_i,
+            saved, ctx.state_wanted, ctx.needs_input_grad[1],
         )  # fmt: skip
-
-
-def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    if a is None:
-        return b
-    return a if b is None else a + b
+        grad_inputs, grad_hidden, grad_cell_0, grad_read, grad_w_ih, grad_w_hh = grads[:6]
+        grad_bias, grad_w_i, grad_b_i, *state_grads = grads[6:]
+        return (
+            None,
+            grad_inputs if ctx.needs_input_grad[1] else None,
+            grad_hidden, grad_cell_0, grad_read, grad_w_ih, grad_w_hh, grad_bias, grad_bias,
+            grad_w_i, grad_b_i,
+            *(g if ctx.state_wanted else None for g in state_grads),
+        )  # fmt: skip
 
 
 def run_lstm_with_memory(

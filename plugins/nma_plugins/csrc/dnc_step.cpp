@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common.h"
+#include "steps.h"
 
 namespace {
 
@@ -455,6 +456,10 @@ T* item_ptr(const at::Tensor& t, int64_t b) {
   return t.defined() ? t.data_ptr<T>() + b * (t.numel() / t.size(0)) : nullptr;
 }
 
+}  // namespace
+
+namespace nma_native {
+
 // Returns {reads (B, R W), memory (B, N, W), usage (B, N), link (B, N, N),
 // precedence (B, N), read_weights (B, R, N), write_weights (B, 1, N)} and, for
 // dnc_backward, {rows (B, kShared + kPerHead R, N), free_list (B, N) int64}.
@@ -560,9 +565,11 @@ std::vector<at::Tensor> dnc_backward(
   return {out_interface, out_memory, out_usage, out_link, out_precedence, out_read, out_write};
 }
 
-}  // namespace
+}  // namespace nma_native
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
-  m.def("dnc_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(dnc_forward)));
-  m.def("dnc_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(dnc_backward)));
+  m.def("dnc_forward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(nma_native::dnc_forward)));
+  m.def("dnc_backward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(nma_native::dnc_backward)));
 }

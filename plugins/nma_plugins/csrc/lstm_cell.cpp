@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common.h"
+#include "steps.h"
 
 namespace {
 
@@ -40,6 +41,29 @@ void new_cell(const T* gates, const T* cell, int64_t batch, int64_t hidden, T* o
   }
 }
 
+}  // namespace
+
+namespace nma_native {
+
+// Applies the activations to the gates (B, 4H) in place, given c (B, H); returns
+// {h' (B, H), c' (B, H), tanh(c') (B, H)}.
+std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c) {
+  const at::Tensor cell = c.contiguous();
+  const int64_t B = gates.size(0), H = gates.size(1) / 4;
+  // ATen's activations are vectorised (SLEEF); the loop below only multiplies and adds.
+  gates.narrow(1, 0, 2 * H).sigmoid_();
+  gates.narrow(1, 2 * H, H).tanh_();
+  gates.narrow(1, 3 * H, H).sigmoid_();
+  at::Tensor new_c = at::empty({B, H}, gates.options());
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_activate", [&] {
+    new_cell<scalar_t>(gates.data_ptr<scalar_t>(), cell.data_ptr<scalar_t>(), B, H,
+                       new_c.data_ptr<scalar_t>());
+  });
+  at::Tensor tanh_c = at::tanh(new_c);
+  at::Tensor new_h = gates.narrow(1, 3 * H, H) * tanh_c;
+  return {new_h, new_c, tanh_c};
+}
+
 // Returns {h' (B, H), c' (B, H), gates (B, 4H) after their activations, tanh(c') (B, H)}.
 std::vector<at::Tensor> lstm_cell_forward(const at::Tensor& x, const at::Tensor& h,
                                           const at::Tensor& c, const at::Tensor& w_ih,
@@ -49,20 +73,8 @@ std::vector<at::Tensor> lstm_cell_forward(const at::Tensor& x, const at::Tensor&
   at::Tensor gates = at::addmm(b_ih, x, w_ih.t());
   gates.addmm_(h, w_hh.t());
   gates.add_(b_hh);
-  const at::Tensor cell = c.contiguous();
-  const int64_t B = gates.size(0), H = gates.size(1) / 4;
-  // ATen's activations are vectorised (SLEEF); the loop below only multiplies and adds.
-  gates.narrow(1, 0, 2 * H).sigmoid_();
-  gates.narrow(1, 2 * H, H).tanh_();
-  gates.narrow(1, 3 * H, H).sigmoid_();
-  at::Tensor new_c = at::empty({B, H}, gates.options());
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_cell_forward", [&] {
-    new_cell<scalar_t>(gates.data_ptr<scalar_t>(), cell.data_ptr<scalar_t>(), B, H,
-                       new_c.data_ptr<scalar_t>());
-  });
-  at::Tensor tanh_c = at::tanh(new_c);
-  at::Tensor new_h = gates.narrow(1, 3 * H, H) * tanh_c;
-  return {new_h, new_c, gates, tanh_c};
+  std::vector<at::Tensor> out = lstm_activate(gates, c);
+  return {out[0], out[1], gates, out[2]};
 }
 
 // Returns {grad_gates (B, 4H), grad_c (B, H)}: the gradients at the gates' inputs `a`
@@ -121,9 +133,10 @@ std::vector<at::Tensor> lstm_cell_backward(const std::optional<at::Tensor>& grad
           grad_gates.t().mm(h), grad_bias, grad_bias};
 }
 
-}  // namespace
+}  // namespace nma_native
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
+  using namespace nma_native;
   m.def("lstm_cell_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_forward)));
   m.def("lstm_cell_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_cell_backward)));
   m.def("lstm_cell_gates_backward",

@@ -19,6 +19,7 @@
 #include <torch/library.h>
 
 #include "common.h"
+#include "steps.h"
 
 #include <algorithm>
 #include <cmath>
@@ -339,6 +340,10 @@ void backward_item(const Sizes& z, const T* grad_reads, const T* grad_new_mem,
   add_row_norm_gradients(grad_row_norms, mem, row_norms, N, W, grad_mem);
 }
 
+}  // namespace
+
+namespace nma_native {
+
 // Returns {reads (B, R W), new_memory (B, N, W), new_read_weights (B, R, N),
 // new_write_weights (B, Wh, N), and for ntm_backward: rows (B, H, 6, N), scalars (B, H, 8),
 // shift (B, H, S), erase (B, Wh, W), add (B, Wh, W), row_norms (B, N)}.
@@ -439,9 +444,11 @@ std::vector<at::Tensor> ntm_backward(
   return {grad_x, grad_mem, grad_prev_write, grad_prev_read};
 }
 
-}  // namespace
+}  // namespace nma_native
 
 TORCH_LIBRARY_FRAGMENT(nma_native, m) {
-  m.def("ntm_forward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(ntm_forward)));
-  m.def("ntm_backward", torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(ntm_backward)));
+  m.def("ntm_forward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(nma_native::ntm_forward)));
+  m.def("ntm_backward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(nma_native::ntm_backward)));
 }

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from nma import AddressingFactory, Controller, Memory, Options, State
 from nma_plugins.addressing.content import ContentAddressing
-from nma_plugins.controllers.lstm_sequence import run_lstm_with_memory
+from nma_plugins.controllers.lstm_sequence import StepKernel, run_lstm_with_memory
 from nma_plugins.memories.dnc_allocation import allocation_weighting, retention, update_usage
 from nma_plugins.memories.dnc_linkage import (
     directional_weightings,
@@ -58,7 +58,6 @@ from nma_plugins.memories.dnc_linkage import (
     update_precedence,
 )
 from nma_plugins.memories.dnc_step import dnc_step
-from nma_plugins.memories.dnc_step_native import DNCKernel
 
 
 class DNCState(NamedTuple):
@@ -344,7 +343,7 @@ class DNCMemory(Memory):
         if not isinstance(state, DNCState):
             return None
         eps = max(self.config.eps, torch.finfo(state.memory.dtype).tiny)
-        kernel = DNCKernel(read.config.eps, write.config.eps, eps)
+        kernel = StepKernel(1, (read.config.eps, write.config.eps, eps))
         fused = run_lstm_with_memory(
             controller, interface, kernel, inputs, controller_state, tuple(state), reads
         )

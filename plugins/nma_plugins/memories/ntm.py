@@ -28,9 +28,8 @@ from torch import Tensor, nn
 
 from nma import AddressingFactory, Controller, Memory, Options, State
 from nma_plugins.addressing.ntm import NTMAddressing
-from nma_plugins.controllers.lstm_sequence import run_lstm_with_memory
+from nma_plugins.controllers.lstm_sequence import StepKernel, run_lstm_with_memory
 from nma_plugins.memories.ntm_step import ntm_step
-from nma_plugins.memories.ntm_step_native import NTMKernel
 from nma_plugins.memories.ntm_write import erase_add
 
 
@@ -182,7 +181,7 @@ class NTMMemory(Memory):
         addressing = self._fused_addressing()
         if addressing is None or not isinstance(state, NTMState):
             return None
-        kernel = NTMKernel(addressing.params["shift"], addressing.config.eps)
+        kernel = StepKernel(0, (addressing.params["shift"], addressing.config.eps))
         fused = run_lstm_with_memory(
             controller, interface, kernel, inputs, controller_state, tuple(state), reads
         )

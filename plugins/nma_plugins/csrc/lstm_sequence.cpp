@@ -1,0 +1,220 @@
+// The LSTM controller and a native memory step (NTM or DNC) over a whole sequence, as
+// two native CPU operators: the forward loop over the steps and the backward loop.
+//
+// The recurrence is the model's (nma/model.py; nma_plugins/controllers/lstm_sequence.py
+// writes it out): with W_ih = [W_x | W_r],
+//
+//   a_t = x_t W_x^T + r_{t-1} W_r^T + h_{t-1} W_hh^T + b_ih + b_hh,
+//   h_t, c_t = LSTM cell(a_t, c_{t-1}),   r_t, m_t = memory step(h_t W_i^T + b_i, m_{t-1}).
+//
+// The inputs' share of every step's gates is one product before the loop. The backward
+// loop runs the memory step's and the cell's backward passes (ntm_step.cpp,
+// dnc_step.cpp, lstm_cell.cpp) and keeps each step's gate and interface gradients, so
+// that the weight gradients are one product each over all T B rows after the loop.
+//
+// Shapes: T steps, B batch, X input size (without the reads), H hidden size, P
+// interface size, Q read size.
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "steps.h"
+
+namespace {
+
+std::optional<at::Tensor> maybe(const at::Tensor& t) {
+  return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt;
+}
+
+at::Tensor sum(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  return b.defined() ? a + b : a;
+}
+
+// A memory step chosen by `kind`:
+//   0, the NTM: params {shift offsets S, eps}; state {memory, read_weights, write_weights};
+//   1, the DNC: params {read_eps, write_eps, usage_eps}; state {memory, usage, link,
+//      precedence, read_weights, write_weights}
+// (the orders of NTMState and DNCState).
+class MemoryStep {
+ public:
+  MemoryStep(int64_t kind, at::ArrayRef<double> params)
+      : ntm_(kind == 0), params_(params.begin(), params.end()) {
+    TORCH_CHECK(kind == 0 || kind == 1, "unknown memory step kind ", kind);
+    TORCH_CHECK(params_.size() == (ntm_ ? 2u : 3u), "wrong number of memory step parameters");
+  }
+
+  size_t state_size() const { return ntm_ ? 3 : 6; }
+  size_t saved_size() const { return ntm_ ? 11 : 12; }
+
+  // Replaces `state` by the new state, appends saved_size() tensors for the backward
+  // pass to `saved`, and returns the reads (B, Q).
+  at::Tensor forward(const at::Tensor& interface, std::vector<at::Tensor>& state,
+                     std::vector<at::Tensor>& saved) const {
+    if (ntm_) {
+      const std::vector<at::Tensor> out = nma_native::ntm_forward(
+          interface, state[0], state[2], state[1], static_cast<int64_t>(params_[0]), params_[1]);
+      // out: reads, memory, read weights, write weights, then six tensors for backward.
+      saved.insert(saved.end(), {interface, state[0], state[2], state[1], out[1]});
+      saved.insert(saved.end(), out.begin() + 4, out.end());
+      state = {out[1], out[2], out[3]};
+      return out[0];
+    }
+    const std::vector<at::Tensor> out =
+        nma_native::dnc_forward(interface, state[0], state[1], state[2], state[3], state[4],
+                                state[5], params_[0], params_[1], params_[2]);
+    // out: reads, the six state tensors, rows, free list.
+    saved.push_back(interface);
+    saved.insert(saved.end(), state.begin(), state.end());
+    saved.insert(saved.end(), {out[1], out[5], out[6], out[7], out[8]});
+    state.assign(out.begin() + 1, out.begin() + 7);
+    return out[0];
+  }
+
+  // From the gradients at the reads and at the new state (undefined: zero), returns the
+  // gradient at the interface and replaces `grad_state` by the gradients at the
+  // previous state; with `wanted` false, the DNC's link gradient is skipped (undefined).
+  at::Tensor backward(const at::Tensor& grad_reads, std::vector<at::Tensor>& grad_state,
+                      const at::Tensor* s, bool wanted) const {
+    const std::vector<at::Tensor>& g = grad_state;
+    if (ntm_) {
+      const std::vector<at::Tensor> out =
+          nma_native::ntm_backward(maybe(grad_reads), maybe(g[0]), maybe(g[1]), maybe(g[2]),
+                                   s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10]);
+      // out: interface, memory, write weights, read weights.
+      grad_state = {out[1], out[3], out[2]};
+      return out[0];
+    }
+    std::vector<at::Tensor> out = nma_native::dnc_backward(
+        maybe(grad_reads), maybe(g[0]), maybe(g[1]), maybe(g[2]), maybe(g[3]), maybe(g[4]),
+        maybe(g[5]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11],
+        params_[2], wanted);
+    grad_state.assign(out.begin() + 1, out.end());
+    if (!wanted) grad_state[2] = at::Tensor();
+    return out[0];
+  }
+
+ private:
+  bool ntm_;
+  std::vector<double> params_;
+};
+
+// Returns {hiddens (T, B, H), reads (T, B, Q), c_T (B, H), the memory state after the
+// last step, then per step c_{t-1}, the activated gates, tanh(c_t) and the memory
+// step's saved tensors}.
+std::vector<at::Tensor> lstm_memory_forward(int64_t kind, at::ArrayRef<double> params,
+                                            const at::Tensor& inputs, const at::Tensor& h0,
+                                            const at::Tensor& c0, const at::Tensor& reads0,
+                                            at::TensorList state0, const at::Tensor& w_ih,
+                                            const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                            const at::Tensor& b_hh, const at::Tensor& w_i,
+                                            const at::Tensor& b_i) {
+  TORCH_CHECK(inputs.device().is_cpu(), "lstm_memory_forward runs on the CPU");
+  const MemoryStep step(kind, params);
+  TORCH_CHECK(state0.size() == step.state_size(), "wrong number of memory state tensors");
+  const int64_t T = inputs.size(0), B = inputs.size(1), X = inputs.size(2);
+  const at::Tensor w_r = w_ih.narrow(1, X, w_ih.size(1) - X);
+  const at::Tensor pre =
+      at::addmm(b_ih + b_hh, inputs.reshape({T * B, X}), w_ih.narrow(1, 0, X).t())
+          .view({T, B, -1});
+  std::vector<at::Tensor> state(state0.begin(), state0.end());
+  std::vector<at::Tensor> hiddens, all_reads, saved;
+  hiddens.reserve(T);
+  all_reads.reserve(T);
+  saved.reserve(T * (3 + step.saved_size()));
+  at::Tensor h = h0, c = c0, reads = reads0;
+  for (int64_t t = 0; t < T; ++t) {
+    at::Tensor gates = at::addmm(pre[t], reads, w_r.t());
+    gates.addmm_(h, w_hh.t());
+    std::vector<at::Tensor> cell = nma_native::lstm_activate(gates, c);
+    saved.insert(saved.end(), {c, gates, cell[2]});
+    h = std::move(cell[0]);
+    c = std::move(cell[1]);
+    reads = step.forward(at::addmm(b_i, h, w_i.t()), state, saved);
+    hiddens.push_back(h);
+    all_reads.push_back(reads);
+  }
+  std::vector<at::Tensor> out = {at::stack(hiddens), at::stack(all_reads), c};
+  out.insert(out.end(), state.begin(), state.end());
+  out.insert(out.end(), saved.begin(), saved.end());
+  return out;
+}
+
+// Returns {grad_inputs (T, B, X) (empty unless inputs_wanted), grad_h0, grad_c0,
+// grad_reads0, grad_W_ih, grad_W_hh, grad_b (b_ih's and b_hh's), grad_W_i, grad_b_i,
+// then the gradients at the initial memory state (empty where skipped)}.
+std::vector<at::Tensor> lstm_memory_backward(
+    int64_t kind, at::ArrayRef<double> params, const std::optional<at::Tensor>& grad_hiddens,
+    const std::optional<at::Tensor>& grad_reads, const std::optional<at::Tensor>& grad_cell_in,
+    const c10::List<std::optional<at::Tensor>>& grad_state_in, const at::Tensor& inputs,
+    const at::Tensor& h0, const at::Tensor& reads0, const at::Tensor& hiddens,
+    const at::Tensor& all_reads, const at::Tensor& w_ih, const at::Tensor& w_hh,
+    const at::Tensor& w_i, at::TensorList saved, bool state_wanted, bool inputs_wanted) {
+  const MemoryStep step(kind, params);
+  const int64_t T = inputs.size(0), B = inputs.size(1), X = inputs.size(2);
+  const int64_t per_step = 3 + static_cast<int64_t>(step.saved_size());
+  TORCH_CHECK(static_cast<int64_t>(saved.size()) == T * per_step, "wrong number of saved tensors");
+  const at::Tensor w_r = w_ih.narrow(1, X, w_ih.size(1) - X);
+  const at::Tensor all_hidden_grads = grad_hiddens.value_or(at::Tensor());
+  const at::Tensor all_read_grads = grad_reads.value_or(at::Tensor());
+  at::Tensor grad_gates = at::empty({T, B, w_hh.size(0)}, hiddens.options());
+  at::Tensor grad_interfaces = at::empty({T, B, w_i.size(0)}, hiddens.options());
+  std::vector<at::Tensor> grad_state;
+  for (const std::optional<at::Tensor>& g : grad_state_in) {
+    grad_state.push_back(g.has_value() ? *g : at::Tensor());
+  }
+  TORCH_CHECK(grad_state.size() == step.state_size(), "wrong number of state gradients");
+  at::Tensor grad_cell = grad_cell_in.value_or(at::Tensor());
+  at::Tensor grad_hidden, grad_read;
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const at::Tensor* s = saved.data() + t * per_step;
+    const at::Tensor read_grad =
+        sum(all_read_grads.defined() ? all_read_grads[t] : at::Tensor(), grad_read);
+    const at::Tensor grad_interface =
+        step.backward(read_grad, grad_state, s + 3, t > 0 || state_wanted);
+    grad_interfaces[t].copy_(grad_interface);
+    at::Tensor hidden_grad =
+        sum(all_hidden_grads.defined() ? all_hidden_grads[t] : at::Tensor(), grad_hidden);
+    hidden_grad = hidden_grad.defined() ? at::addmm(hidden_grad, grad_interface, w_i)
+                                        : grad_interface.mm(w_i);
+    std::vector<at::Tensor> cell =
+        nma_native::lstm_cell_gates_backward(hidden_grad, maybe(grad_cell), s[0], s[1], s[2]);
+    grad_gates[t].copy_(cell[0]);
+    grad_cell = std::move(cell[1]);
+    grad_hidden = cell[0].mm(w_hh);
+    grad_read = cell[0].mm(w_r);
+  }
+  const at::Tensor rows = grad_gates.view({T * B, -1});
+  const at::Tensor interface_rows = grad_interfaces.view({T * B, -1});
+  const at::Tensor prev_hiddens = at::cat({h0.unsqueeze(0), hiddens.narrow(0, 0, T - 1)});
+  const at::Tensor prev_reads = at::cat({reads0.unsqueeze(0), all_reads.narrow(0, 0, T - 1)});
+  const at::Tensor rows_t = rows.t();
+  std::vector<at::Tensor> out = {
+      inputs_wanted ? rows.mm(w_ih.narrow(1, 0, X)).view({T, B, X}) : at::empty({0}, rows.options()),
+      grad_hidden,
+      grad_cell,
+      grad_read,
+      at::cat({rows_t.mm(inputs.reshape({T * B, X})), rows_t.mm(prev_reads.reshape({T * B, -1}))},
+              1),
+      rows_t.mm(prev_hiddens.reshape({T * B, -1})),
+      rows.sum(0),
+      interface_rows.t().mm(hiddens.reshape({T * B, -1})),
+      interface_rows.sum(0)};
+  for (const at::Tensor& g : grad_state) {
+    out.push_back(g.defined() ? g : at::empty({0}, rows.options()));
+  }
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(nma_native, m) {
+  m.def("lstm_memory_forward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_memory_forward)));
+  m.def("lstm_memory_backward",
+        torch::dispatch(c10::DispatchKey::CPU, TORCH_FN(lstm_memory_backward)));
+}

@@ -136,6 +136,16 @@ def test_matches_reference_from_a_random_state(
     compare_paths(memory, state, interfaces, reads_only, seed=10 + heads)
 
 
+def test_matches_reference_with_long_rows(fused_path: str) -> None:
+    """Slots and width above the kernels' 32-wide dot products, with remainders."""
+    rng = np.random.default_rng(7)
+    batch, slots, width, heads = 2, 45, 43, 2
+    memory = make(slots, width, heads)
+    state = random_state(rng, batch, slots, width, heads)
+    interfaces = [t(rng.normal(scale=2.0, size=(batch, memory.interface_size))) for _ in range(3)]
+    compare_paths(memory, state, interfaces, False, seed=7)
+
+
 def test_matches_reference_with_a_fully_freed_slot(fused_path: str) -> None:
     # Free gate sigmoid(50) == 1.0 in float64 and a one-hot read weighting: the retention
     # factor of head 0 at slot 2 is exactly 0, so dpsi/dk_1 must not be psi / k_1.

@@ -517,6 +517,25 @@ std::vector<at::Tensor> dnc_backward(
     const at::Tensor& precedence_in, const at::Tensor& read_in, const at::Tensor& write_in,
     const at::Tensor& new_memory, const at::Tensor& read, const at::Tensor& write,
     const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted) {
+  return dnc_backward_into(g_reads, g_memory, g_usage, g_link, g_precedence, g_read, g_write,
+                           interface_in, memory_in, usage_in, link_in, precedence_in, read_in,
+                           write_in, new_memory, read, write, rows, free_list, usage_eps,
+                           link_wanted, at::Tensor());
+}
+
+// dnc_backward, writing the link gradient into `link_out` (B, N, N) where it is defined
+// (float, contiguous). It may be the incoming g_link itself: each row of g_link is read
+// before the same row of the result is written, and no other row is read after.
+std::vector<at::Tensor> dnc_backward_into(
+    const std::optional<at::Tensor>& g_reads, const std::optional<at::Tensor>& g_memory,
+    const std::optional<at::Tensor>& g_usage, const std::optional<at::Tensor>& g_link,
+    const std::optional<at::Tensor>& g_precedence, const std::optional<at::Tensor>& g_read,
+    const std::optional<at::Tensor>& g_write, const at::Tensor& interface_in,
+    const at::Tensor& memory_in, const at::Tensor& usage_in, const at::Tensor& link_in,
+    const at::Tensor& precedence_in, const at::Tensor& read_in, const at::Tensor& write_in,
+    const at::Tensor& new_memory, const at::Tensor& read, const at::Tensor& write,
+    const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted,
+    const at::Tensor& link_out) {
   const at::Tensor memory = memory_in.contiguous();
   const auto dtype = memory.scalar_type();
   auto as = [&](const at::Tensor& t) { return t.to(dtype).contiguous(); };
@@ -535,7 +554,13 @@ std::vector<at::Tensor> dnc_backward(
   at::Tensor out_interface = at::empty({B, z.interface}, options);
   at::Tensor out_memory = at::empty({B, N, W}, options);
   at::Tensor out_usage = at::empty({B, N}, options);
-  at::Tensor out_link = link_wanted ? at::empty({B, N, N}, options) : at::Tensor();
+  at::Tensor out_link;
+  if (link_wanted) {
+    const bool usable = link_out.defined() && link_out.is_contiguous() &&
+                        link_out.scalar_type() == dtype &&
+                        link_out.sizes() == at::IntArrayRef({B, N, N});
+    out_link = usable ? link_out : at::empty({B, N, N}, options);
+  }
   at::Tensor out_precedence = at::empty({B, N}, options);
   at::Tensor out_read = at::empty({B, R, N}, options);
   at::Tensor out_write = at::empty({B, 1, N}, options);

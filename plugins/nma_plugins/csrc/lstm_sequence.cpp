@@ -78,8 +78,11 @@ class MemoryStep {
   // From the gradients at the reads and at the new state (undefined: zero), returns the
   // gradient at the interface and replaces `grad_state` by the gradients at the
   // previous state; with `wanted` false, the DNC's link gradient is skipped (undefined).
+  // With `own` true the gradients in `grad_state` are this loop's own buffers, which the
+  // DNC's link gradient overwrites (N x N per item: fresh memory every step costs more
+  // than the arithmetic).
   at::Tensor backward(const at::Tensor& grad_reads, std::vector<at::Tensor>& grad_state,
-                      const at::Tensor* s, bool wanted) const {
+                      const at::Tensor* s, bool wanted, bool own) const {
     const std::vector<at::Tensor>& g = grad_state;
     if (ntm_) {
       const std::vector<at::Tensor> out =
@@ -89,10 +92,10 @@ class MemoryStep {
       grad_state = {out[1], out[3], out[2]};
       return out[0];
     }
-    std::vector<at::Tensor> out = nma_native::dnc_backward(
+    std::vector<at::Tensor> out = nma_native::dnc_backward_into(
         maybe(grad_reads), maybe(g[0]), maybe(g[1]), maybe(g[2]), maybe(g[3]), maybe(g[4]),
         maybe(g[5]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11],
-        params_[2], wanted);
+        params_[2], wanted, own ? g[2] : at::Tensor());
     grad_state.assign(out.begin() + 1, out.end());
     if (!wanted) grad_state[2] = at::Tensor();
     return out[0];
@@ -175,7 +178,7 @@ std::vector<at::Tensor> lstm_memory_backward(
     const at::Tensor read_grad =
         sum(all_read_grads.defined() ? all_read_grads[t] : at::Tensor(), grad_read);
     const at::Tensor grad_interface =
-        step.backward(read_grad, grad_state, s + 3, t > 0 || state_wanted);
+        step.backward(read_grad, grad_state, s + 3, t > 0 || state_wanted, t < T - 1);
     grad_interfaces[t].copy_(grad_interface);
     at::Tensor hidden_grad =
         sum(all_hidden_grads.defined() ? all_hidden_grads[t] : at::Tensor(), grad_hidden);

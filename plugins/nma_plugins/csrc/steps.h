@@ -39,6 +39,17 @@ std::vector<at::Tensor> dnc_backward(
     const at::Tensor& new_memory, const at::Tensor& read, const at::Tensor& write,
     const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted);
 
+std::vector<at::Tensor> dnc_backward_into(
+    const std::optional<at::Tensor>& g_reads, const std::optional<at::Tensor>& g_memory,
+    const std::optional<at::Tensor>& g_usage, const std::optional<at::Tensor>& g_link,
+    const std::optional<at::Tensor>& g_precedence, const std::optional<at::Tensor>& g_read,
+    const std::optional<at::Tensor>& g_write, const at::Tensor& interface_in,
+    const at::Tensor& memory_in, const at::Tensor& usage_in, const at::Tensor& link_in,
+    const at::Tensor& precedence_in, const at::Tensor& read_in, const at::Tensor& write_in,
+    const at::Tensor& new_memory, const at::Tensor& read, const at::Tensor& write,
+    const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted,
+    const at::Tensor& link_out);
+
 std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c);
 
 std::vector<at::Tensor> lstm_cell_gates_backward(const std::optional<at::Tensor>& grad_h_in,

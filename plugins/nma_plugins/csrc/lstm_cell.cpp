@@ -29,15 +29,22 @@ namespace {
 
 using namespace nma_native;
 
-// c' = f o c + i o g from the activated gates (B, 4H) and c (B, H).
+// One batch row: the gates' activations in place (i, f, o through the logistic function,
+// g through tanh), then c' = f o c + i o g, tanh(c') and h' = o o tanh(c'). float32 uses
+// the vectorisable functions of vector_math.h.
 template <typename T>
-void new_cell(const T* gates, const T* cell, int64_t batch, int64_t hidden, T* out) {
-  for (int64_t b = 0; b < batch; ++b) {
-    const T* a = gates + b * 4 * hidden;
-    const T* c = cell + b * hidden;
-    T* o = out + b * hidden;
+void activate_row(T* a, const T* c, int64_t hidden, T* new_c, T* tanh_c, T* new_h) {
 #pragma omp simd
-    for (int64_t k = 0; k < hidden; ++k) o[k] = a[hidden + k] * c[k] + a[k] * a[2 * hidden + k];
+  for (int64_t k = 0; k < 2 * hidden; ++k) a[k] = sigmoid_value(a[k]);
+#pragma omp simd
+  for (int64_t k = 2 * hidden; k < 3 * hidden; ++k) a[k] = tanh_value(a[k]);
+#pragma omp simd
+  for (int64_t k = 3 * hidden; k < 4 * hidden; ++k) a[k] = sigmoid_value(a[k]);
+#pragma omp simd
+  for (int64_t k = 0; k < hidden; ++k) {
+    new_c[k] = a[hidden + k] * c[k] + a[k] * a[2 * hidden + k];
+    tanh_c[k] = tanh_value(new_c[k]);
+    new_h[k] = a[3 * hidden + k] * tanh_c[k];
   }
 }
 
@@ -48,19 +55,20 @@ namespace nma_native {
 // Applies the activations to the gates (B, 4H) in place, given c (B, H); returns
 // {h' (B, H), c' (B, H), tanh(c') (B, H)}.
 std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c) {
+  TORCH_CHECK(gates.is_contiguous(), "lstm_activate needs contiguous gates");
   const at::Tensor cell = c.contiguous();
   const int64_t B = gates.size(0), H = gates.size(1) / 4;
-  // ATen's activations are vectorised (SLEEF); the loop below only multiplies and adds.
-  gates.narrow(1, 0, 2 * H).sigmoid_();
-  gates.narrow(1, 2 * H, H).tanh_();
-  gates.narrow(1, 3 * H, H).sigmoid_();
   at::Tensor new_c = at::empty({B, H}, gates.options());
+  at::Tensor tanh_c = at::empty({B, H}, gates.options());
+  at::Tensor new_h = at::empty({B, H}, gates.options());
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_activate", [&] {
-    new_cell<scalar_t>(gates.data_ptr<scalar_t>(), cell.data_ptr<scalar_t>(), B, H,
-                       new_c.data_ptr<scalar_t>());
+    using T = scalar_t;
+    for (int64_t b = 0; b < B; ++b) {
+      activate_row<T>(gates.data_ptr<T>() + b * 4 * H, cell.data_ptr<T>() + b * H, H,
+                      new_c.data_ptr<T>() + b * H, tanh_c.data_ptr<T>() + b * H,
+                      new_h.data_ptr<T>() + b * H);
+    }
   });
-  at::Tensor tanh_c = at::tanh(new_c);
-  at::Tensor new_h = gates.narrow(1, 3 * H, H) * tanh_c;
   return {new_h, new_c, tanh_c};
 }
 

@@ -1,5 +1,6 @@
-// The kernels' e^x and ln x (vector_math.h) as an operator, so that the tests can hold
-// them against exact values: elementary(x) = (exp(x), log(x)) elementwise.
+// The kernels' e^x, ln x, tanh x and logistic function (vector_math.h) as an operator,
+// so that the tests can hold them against exact values:
+// elementary(x) = (exp(x), log(x), tanh(x), sigmoid(x)) elementwise.
 
 #include <ATen/ATen.h>
 #include <torch/library.h>
@@ -11,11 +12,13 @@
 namespace {
 
 template <typename T>
-void elementary_loop(const T* x, int64_t n, T* exps, T* logs) {
+void elementary_loop(const T* x, int64_t n, T* exps, T* logs, T* tanhs, T* sigmoids) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     exps[i] = nma_native::exp_value(x[i]);
     logs[i] = nma_native::log_value(x[i]);
+    tanhs[i] = nma_native::tanh_value(x[i]);
+    sigmoids[i] = nma_native::sigmoid_value(x[i]);
   }
 }
 
@@ -24,11 +27,14 @@ std::vector<at::Tensor> elementary(const at::Tensor& x_in) {
   const at::Tensor x = x_in.contiguous();
   at::Tensor exps = at::empty_like(x);
   at::Tensor logs = at::empty_like(x);
+  at::Tensor tanhs = at::empty_like(x);
+  at::Tensor sigmoids = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elementary", [&] {
     elementary_loop<scalar_t>(x.data_ptr<scalar_t>(), x.numel(), exps.data_ptr<scalar_t>(),
-                              logs.data_ptr<scalar_t>());
+                              logs.data_ptr<scalar_t>(), tanhs.data_ptr<scalar_t>(),
+                              sigmoids.data_ptr<scalar_t>());
   });
-  return {exps, logs};
+  return {exps, logs, tanhs, sigmoids};
 }
 
 }  // namespace

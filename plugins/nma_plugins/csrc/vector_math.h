@@ -1,4 +1,4 @@
-// e^x and ln x in float32, written without calls or branches so that the compiler turns
+// e^x, ln x, tanh x and the logistic function in float32, written without calls or branches so that the compiler turns
 // a loop over an array of them into vector instructions (libm's expf and logf are
 // scalar calls, a third of the NTM kernels' time before these). float64 keeps libm:
 // the tests compare the kernels with the composable reference to 1e-10 in float64.
@@ -93,7 +93,28 @@ inline float log_value(float x) {
   return x >= 0.0f ? result : std::numeric_limits<float>::quiet_NaN();
 }
 
+// tanh x = sign(x) (1 - e) / (1 + e) with e = e^{-2|x|}; below |x| = 1/4, where 1 - e
+// loses digits, its Taylor series to x^11 (the first term left out is under 6e-11 of it).
+inline float tanh_value(float x) {
+  const float a = std::fabs(x);
+  const float e = exp_value(-2.0f * a);
+  const float ratio = (1.0f - e) / (1.0f + e);
+  const float a2 = a * a;
+  float series = -1382.0f / 155925.0f;
+  series = series * a2 + 62.0f / 2835.0f;
+  series = series * a2 - 17.0f / 315.0f;
+  series = series * a2 + 2.0f / 15.0f;
+  series = series * a2 - 1.0f / 3.0f;
+  const float small = a + a * (a2 * series);
+  return std::copysign(a < 0.25f ? small : ratio, x);
+}
+
+// The logistic function 1 / (1 + e^{-x}).
+inline float sigmoid_value(float x) { return 1.0f / (1.0f + exp_value(-x)); }
+
 inline double exp_value(double x) { return std::exp(x); }
 inline double log_value(double x) { return std::log(x); }
+inline double tanh_value(double x) { return std::tanh(x); }
+inline double sigmoid_value(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 }  // namespace nma_native

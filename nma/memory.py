@@ -58,6 +58,12 @@ class Memory(nn.Module):
     reads must not shape later writes, e.g. End-To-End Memory Networks, whose memories
     are embeddings of the input alone (Sukhbaatar et al. 2015, section 2.1)."""
 
+    head_sees_controller: bool = True
+    """Whether the model's output head reads the controller output and the reads
+    (``y_t = W_o (h_t ++ r_t)``, the default) or the reads alone (``y_t = W_o r_t``),
+    e.g. End-To-End Memory Networks, whose answer is ``W u^{K+1}`` (Sukhbaatar et al.
+    2015, eq. 3 with section 2.2)."""
+
     def fed_reads_size(self) -> int:
         """The width the controller's input gains from the reads: ``read_size``, or 0
         without :attr:`reads_to_controller`."""

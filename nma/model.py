@@ -5,7 +5,8 @@ At step ``t`` (DESIGN.md, "The five interfaces")::
     h_t, c_t   = controller(x_t ++ r_{t-1}, c_{t-1})    (x_t alone for a memory
                                                       whose reads_to_controller is False)
     r_t, m_t   = memory(W_i h_t, m_{t-1})
-    y_t        = W_o (h_t ++ r_t)
+    y_t        = W_o (h_t ++ r_t)                     (W_o r_t for a memory whose
+                                                      head_sees_controller is False)
 
 ``W_i`` maps the controller output to the memory's interface vector and ``W_o``
 is the output head; both are linear layers with bias.
@@ -53,7 +54,10 @@ class MemoryModel(nn.Module):
         self.controller = controller
         self.memory = memory
         self.interface = nn.Linear(controller.output_size, memory.interface_size)
-        self.head = nn.Linear(controller.output_size + memory.read_size, output_size)
+        head_inputs = memory.read_size
+        if memory.head_sees_controller:
+            head_inputs += controller.output_size
+        self.head = nn.Linear(head_inputs, output_size)
         self.input_size = controller.input_size - memory.fed_reads_size()
         self.output_size = output_size
         self.memory_prefill: State | None = None
@@ -133,7 +137,7 @@ class MemoryModel(nn.Module):
     def step(self, x: Tensor, state: ModelState) -> tuple[Tensor, ModelState]:
         """One time step: ``x`` is ``(B, input_size)``; returns ``((B, output_size), state)``."""
         hidden, state = self.cell(x, state)
-        return self.head(torch.cat([hidden, state.reads], dim=-1)), state
+        return self._head(hidden, state.reads), state
 
     def forward(self, inputs: Tensor, state: ModelState | None = None) -> tuple[Tensor, ModelState]:
         """Run a whole sequence.
@@ -160,7 +164,14 @@ class MemoryModel(nn.Module):
                 read_chunks.append(read)
             hiddens, reads = torch.cat(hidden_chunks), torch.cat(read_chunks)
         # The head is applied to all steps at once: one matrix product, not T.
-        return self.head(torch.cat([hiddens, reads], dim=-1)), state
+        return self._head(hiddens, reads), state
+
+    def _head(self, hidden: Tensor, reads: Tensor) -> Tensor:
+        """``W_o (h ++ r)``, or ``W_o r`` where the memory's reads alone feed the head
+        (:attr:`nma.Memory.head_sees_controller`)."""
+        if self.memory.head_sees_controller:
+            return self.head(torch.cat([hidden, reads], dim=-1))
+        return self.head(reads)
 
     def _run_compiled(self, inputs: Tensor, state: ModelState) -> tuple[Tensor, Tensor, ModelState]:
         """:meth:`_run` through the compiled graphs of :meth:`compile_runs`, if any."""

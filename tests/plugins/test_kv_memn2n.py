@@ -220,6 +220,27 @@ def test_model_without_controller_reads_matches_its_steps() -> None:
     assert model.interface.in_features == 7
 
 
+def test_answer_from_reads_feeds_the_head_the_reads_alone() -> None:
+    """With ``answer_from_reads`` the output is ``W_o r_t``: MemN2N's ``W u^{K+1}``."""
+    torch.manual_seed(4)
+    memory = memn2n(controller_reads=False, slots=4, answer_from_reads=True)
+    assert not memory.head_sees_controller
+    controller = MLPController(MLPController.Config(layers=0), input_size=7)
+    model = MemoryModel(controller, memory, output_size=5).double()
+    assert model.head.in_features == memory.read_size
+    inputs = torch.randn(6, 2, 7, dtype=F64)
+    outputs, _ = model(inputs)
+    state, stepped = model.initial_state(2), []
+    for x in inputs.unbind(0):
+        y, state = model.step(x, state)
+        stepped.append(y)
+        expected = state.reads @ model.head.weight.T + model.head.bias
+        assert torch.allclose(y, expected, atol=1e-12)
+    assert torch.allclose(outputs, torch.stack(stepped), atol=1e-12)
+    default = MemoryModel(controller, memn2n(controller_reads=False, slots=4), output_size=5)
+    assert default.head.in_features == 7 + memory.read_size
+
+
 def test_mlp_without_layers_passes_its_input_through() -> None:
     controller = MLPController(MLPController.Config(layers=0, hidden_size=9), input_size=4)
     x = torch.randn(3, 4)

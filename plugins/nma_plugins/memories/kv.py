@@ -163,6 +163,14 @@ class KVMemory(Memory):
                 "the inputs alone, as in MemN2N."
             ),
         )
+        answer_from_reads: bool = Field(
+            False,
+            description=(
+                "The output head reads the memory's reads alone, not the controller "
+                "output beside them: MemN2N's answer W u^{K+1} (with read_query), with no "
+                "direct path from the question's embedding to the answer."
+            ),
+        )
         linear_start_steps: int = Field(
             0,
             ge=0,
@@ -209,6 +217,7 @@ class KVMemory(Memory):
         self.interface_size = config.key_size + self.value_size + 1 + queries
         self.read_size = config.read_heads * config.width
         self.reads_to_controller = config.controller_reads
+        self.head_sees_controller = not config.answer_from_reads
         self.batches_seen = 0
         """Training-mode batches started (:meth:`initial_state` calls) so far: the
         clock of linear start, kept in the ``linear_start_clock`` buffer (checkpoints)."""

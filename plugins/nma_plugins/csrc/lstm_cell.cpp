@@ -53,14 +53,17 @@ void activate_row(T* a, const T* c, int64_t hidden, T* new_c, T* tanh_c, T* new_
 namespace nma_native {
 
 // Applies the activations to the gates (B, 4H) in place, given c (B, H); returns
-// {h' (B, H), c' (B, H), tanh(c') (B, H)}.
-std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c) {
+// {h' (B, H), c' (B, H), tanh(c') (B, H)}, h' written into `h_out` where it is defined
+// (contiguous, (B, H)).
+std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c,
+                                      const at::Tensor& h_out) {
   TORCH_CHECK(gates.is_contiguous(), "lstm_activate needs contiguous gates");
   const at::Tensor cell = c.contiguous();
   const int64_t B = gates.size(0), H = gates.size(1) / 4;
   at::Tensor new_c = at::empty({B, H}, gates.options());
   at::Tensor tanh_c = at::empty({B, H}, gates.options());
-  at::Tensor new_h = at::empty({B, H}, gates.options());
+  at::Tensor new_h = h_out.defined() ? h_out : at::empty({B, H}, gates.options());
+  TORCH_CHECK(new_h.is_contiguous() && new_h.numel() == B * H, "lstm_activate: bad h_out");
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_activate", [&] {
     using T = scalar_t;
     for (int64_t b = 0; b < B; ++b) {
@@ -81,7 +84,7 @@ std::vector<at::Tensor> lstm_cell_forward(const at::Tensor& x, const at::Tensor&
   at::Tensor gates = at::addmm(b_ih, x, w_ih.t());
   gates.addmm_(h, w_hh.t());
   gates.add_(b_hh);
-  std::vector<at::Tensor> out = lstm_activate(gates, c);
+  std::vector<at::Tensor> out = lstm_activate(gates, c, at::Tensor());
   return {out[0], out[1], gates, out[2]};
 }
 
@@ -91,6 +94,15 @@ std::vector<at::Tensor> lstm_cell_gates_backward(const std::optional<at::Tensor>
                                                  const std::optional<at::Tensor>& grad_c_in,
                                                  const at::Tensor& c, const at::Tensor& gates,
                                                  const at::Tensor& tanh_c) {
+  return lstm_cell_gates_backward_into(grad_h_in, grad_c_in, c, gates, tanh_c, at::Tensor());
+}
+
+// lstm_cell_gates_backward, the gate gradients written into `gates_out` where it is
+// defined (contiguous, (B, 4H)).
+std::vector<at::Tensor> lstm_cell_gates_backward_into(
+    const std::optional<at::Tensor>& grad_h_in, const std::optional<at::Tensor>& grad_c_in,
+    const at::Tensor& c, const at::Tensor& gates, const at::Tensor& tanh_c,
+    const at::Tensor& gates_out) {
   const auto dtype = gates.scalar_type();
   auto maybe = [&](const std::optional<at::Tensor>& t) {
     return t.has_value() && t->defined() ? t->to(dtype).contiguous() : at::Tensor();
@@ -98,7 +110,10 @@ std::vector<at::Tensor> lstm_cell_gates_backward(const std::optional<at::Tensor>
   const at::Tensor grad_h = maybe(grad_h_in), grad_c = maybe(grad_c_in);
   const at::Tensor cell = c.contiguous();
   const int64_t B = gates.size(0), H = gates.size(1) / 4;
-  at::Tensor grad_gates = at::empty({B, 4 * H}, gates.options());
+  at::Tensor grad_gates =
+      gates_out.defined() ? gates_out : at::empty({B, 4 * H}, gates.options());
+  TORCH_CHECK(grad_gates.is_contiguous() && grad_gates.numel() == B * 4 * H,
+              "lstm_cell_gates_backward: bad gates_out");
   at::Tensor grad_cell = at::empty({B, H}, gates.options());
   AT_DISPATCH_FLOATING_TYPES(dtype, "lstm_cell_gates_backward", [&] {
     using T = scalar_t;

@@ -125,23 +125,22 @@ std::vector<at::Tensor> lstm_memory_forward(int64_t kind, at::ArrayRef<double> p
       at::addmm(b_ih + b_hh, inputs.reshape({T * B, X}), w_ih.narrow(1, 0, X).t())
           .view({T, B, -1});
   std::vector<at::Tensor> state(state0.begin(), state0.end());
-  std::vector<at::Tensor> hiddens, all_reads, saved;
-  hiddens.reserve(T);
+  at::Tensor hiddens = at::empty({T, B, w_hh.size(1)}, pre.options());
+  std::vector<at::Tensor> all_reads, saved;
   all_reads.reserve(T);
   saved.reserve(T * (3 + step.saved_size()));
   at::Tensor h = h0, c = c0, reads = reads0;
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor gates = at::addmm(pre[t], reads, w_r.t());
     gates.addmm_(h, w_hh.t());
-    std::vector<at::Tensor> cell = nma_native::lstm_activate(gates, c);
+    std::vector<at::Tensor> cell = nma_native::lstm_activate(gates, c, hiddens[t]);
     saved.insert(saved.end(), {c, gates, cell[2]});
     h = std::move(cell[0]);
     c = std::move(cell[1]);
     reads = step.forward(at::addmm(b_i, h, w_i.t()), state, saved);
-    hiddens.push_back(h);
     all_reads.push_back(reads);
   }
-  std::vector<at::Tensor> out = {at::stack(hiddens), at::stack(all_reads), c};
+  std::vector<at::Tensor> out = {hiddens, at::stack(all_reads), c};
   out.insert(out.end(), state.begin(), state.end());
   out.insert(out.end(), saved.begin(), saved.end());
   return out;
@@ -184,9 +183,8 @@ std::vector<at::Tensor> lstm_memory_backward(
         sum(all_hidden_grads.defined() ? all_hidden_grads[t] : at::Tensor(), grad_hidden);
     hidden_grad = hidden_grad.defined() ? at::addmm(hidden_grad, grad_interface, w_i)
                                         : grad_interface.mm(w_i);
-    std::vector<at::Tensor> cell =
-        nma_native::lstm_cell_gates_backward(hidden_grad, maybe(grad_cell), s[0], s[1], s[2]);
-    grad_gates[t].copy_(cell[0]);
+    std::vector<at::Tensor> cell = nma_native::lstm_cell_gates_backward_into(
+        hidden_grad, maybe(grad_cell), s[0], s[1], s[2], grad_gates[t]);
     grad_cell = std::move(cell[1]);
     grad_hidden = cell[0].mm(w_hh);
     grad_read = cell[0].mm(w_r);

@@ -50,11 +50,12 @@ std::vector<at::Tensor> dnc_backward_into(
     const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted,
     const at::Tensor& link_out);
 
-std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c);
+std::vector<at::Tensor> lstm_activate(at::Tensor& gates, const at::Tensor& c,
+                                      const at::Tensor& h_out);
 
-std::vector<at::Tensor> lstm_cell_gates_backward(const std::optional<at::Tensor>& grad_h_in,
-                                                 const std::optional<at::Tensor>& grad_c_in,
-                                                 const at::Tensor& c, const at::Tensor& gates,
-                                                 const at::Tensor& tanh_c);
+std::vector<at::Tensor> lstm_cell_gates_backward_into(
+    const std::optional<at::Tensor>& grad_h_in, const std::optional<at::Tensor>& grad_c_in,
+    const at::Tensor& c, const at::Tensor& gates, const at::Tensor& tanh_c,
+    const at::Tensor& gates_out);
 
 }  // namespace nma_native

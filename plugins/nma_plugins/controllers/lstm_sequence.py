@@ -27,13 +27,16 @@ size, ``P`` interface size, ``Q`` read size.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from nma_plugins.controllers.lstm import LSTMController, LSTMState
 from nma_plugins.native import native_ops, use_native
+
+S = TypeVar("S", bound=tuple)
+"""A memory's state: a NamedTuple of tensors."""
 
 
 class StepKernel(NamedTuple):
@@ -118,13 +121,14 @@ def run_lstm_with_memory(
     kernel: StepKernel,
     inputs: Tensor,
     controller_state: object,
-    state: tuple[Tensor, ...],
+    state: S,
     reads: Tensor,
-) -> tuple[Tensor, Tensor, LSTMState, tuple[Tensor, ...]] | None:
+) -> tuple[Tensor, Tensor, LSTMState, S] | None:
     """The model's recurrence with ``controller`` and a memory's native ``kernel`` as one
     :class:`LSTMMemorySequence` node, or ``None`` where it does not apply: a controller
     other than a one-layer :class:`LSTMController`, tensors off the CPU or of mixed
-    or other types than float32/float64, autocast on, an empty sequence.
+    or other types than float32/float64, autocast on, an empty sequence. What a
+    memory's :meth:`nma.Memory.run_with_controller` returns.
 
     Args:
         controller: the model's controller.
@@ -132,11 +136,13 @@ def run_lstm_with_memory(
         kernel: the memory's step.
         inputs: ``(T, B, X)``.
         controller_state: an :class:`LSTMState` with ``(1, B, H)`` tensors.
-        state: the memory's state tensors before the first step.
+        state: the memory's state before the first step, a NamedTuple of tensors in the
+            kernel's order.
         reads: ``(B, Q)`` the reads of the step before the first.
 
     Returns:
-        ``(hiddens (T, B, H), reads (T, B, Q), controller state, memory state tensors)``.
+        ``(hiddens (T, B, H), reads (T, B, Q), controller state, memory state)``, the
+        memory state of the same NamedTuple type as ``state``.
     """
     if not isinstance(controller, LSTMController) or len(controller.cells) != 1:
         return None
@@ -158,4 +164,4 @@ def run_lstm_with_memory(
         interface.bias, *state,
     )  # fmt: skip
     last = LSTMState(hiddens[-1].unsqueeze(0), last_cell.unsqueeze(0))
-    return hiddens, all_reads, last, tuple(last_state)
+    return hiddens, all_reads, last, type(state)(*last_state)

@@ -344,13 +344,9 @@ class DNCMemory(Memory):
             return None
         eps = max(self.config.eps, torch.finfo(state.memory.dtype).tiny)
         kernel = StepKernel(1, (read.config.eps, write.config.eps, eps))
-        fused = run_lstm_with_memory(
-            controller, interface, kernel, inputs, controller_state, tuple(state), reads
+        return run_lstm_with_memory(
+            controller, interface, kernel, inputs, controller_state, state, reads
         )
-        if fused is None:
-            return None
-        hiddens, all_reads, last_controller, last_state = fused
-        return hiddens, all_reads, last_controller, DNCState(*last_state)
 
     def forward_reference(self, interface: Tensor, state: DNCState) -> tuple[Tensor, DNCState]:
         """:meth:`forward` through the composable functions and the addressing modules,

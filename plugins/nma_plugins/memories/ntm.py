@@ -182,13 +182,9 @@ class NTMMemory(Memory):
         if addressing is None or not isinstance(state, NTMState):
             return None
         kernel = StepKernel(0, (addressing.params["shift"], addressing.config.eps))
-        fused = run_lstm_with_memory(
-            controller, interface, kernel, inputs, controller_state, tuple(state), reads
+        return run_lstm_with_memory(
+            controller, interface, kernel, inputs, controller_state, state, reads
         )
-        if fused is None:
-            return None
-        hiddens, all_reads, last_controller, last_state = fused
-        return hiddens, all_reads, last_controller, NTMState(*last_state)
 
     def forward_reference(self, interface: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
         """:meth:`forward` through the composable modules, recorded by autograd.

@@ -1,7 +1,7 @@
 // The native steps that lstm_sequence.cpp chains over a sequence: the NTM and DNC
 // memory steps (ntm_step.cpp, dnc_step.cpp) and the LSTM cell's parts (lstm_cell.cpp).
-// Each is also registered as an operator of its own; see those files for what the
-// tensors hold.
+// Each is also registered as an operator of its own (dnc_backward_into as dnc_backward,
+// without the output buffer); see those files for what the tensors hold.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -28,16 +28,6 @@ std::vector<at::Tensor> dnc_forward(const at::Tensor& interface_in, const at::Te
                                     const at::Tensor& precedence_in, const at::Tensor& read_in,
                                     const at::Tensor& write_in, double read_eps,
                                     double write_eps, double usage_eps);
-
-std::vector<at::Tensor> dnc_backward(
-    const std::optional<at::Tensor>& g_reads, const std::optional<at::Tensor>& g_memory,
-    const std::optional<at::Tensor>& g_usage, const std::optional<at::Tensor>& g_link,
-    const std::optional<at::Tensor>& g_precedence, const std::optional<at::Tensor>& g_read,
-    const std::optional<at::Tensor>& g_write, const at::Tensor& interface_in,
-    const at::Tensor& memory_in, const at::Tensor& usage_in, const at::Tensor& link_in,
-    const at::Tensor& precedence_in, const at::Tensor& read_in, const at::Tensor& write_in,
-    const at::Tensor& new_memory, const at::Tensor& read, const at::Tensor& write,
-    const at::Tensor& rows, const at::Tensor& free_list, double usage_eps, bool link_wanted);
 
 std::vector<at::Tensor> dnc_backward_into(
     const std::optional<at::Tensor>& g_reads, const std::optional<at::Tensor>& g_memory,

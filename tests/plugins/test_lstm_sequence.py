@@ -223,3 +223,24 @@ def test_gradcheck() -> None:
         state.memory.memory,
     )
     assert torch.autograd.gradcheck(outputs, (inputs, *leaves))
+
+
+def test_dnc_keeps_one_link_per_chunk_of_steps_and_rebuilds_the_others() -> None:
+    """11 steps: chunks of ceil(sqrt(11)) = 4 steps, so the node keeps the input links of
+    steps 0, 4 and 8 (the one at step 0 is the carried-in link itself); the backward
+    pass rebuilds the rest, and every gradient is still the stepped model's."""
+    model = build("dnc")
+    torch.manual_seed(2)
+    inputs = torch.randn(11, 3, 5, dtype=F64)
+    state = random_state(model, 3)
+    slots = model.memory.slots
+    shapes: list[tuple[int, ...]] = []
+
+    def pack(t: Tensor) -> Tensor:
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(inputs, state)
+    assert shapes.count((3, slots, slots)) == 3
+    compare(model, lambda: (inputs, random_state(model, 3)))

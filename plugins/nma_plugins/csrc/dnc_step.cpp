@@ -93,6 +93,19 @@ struct Interface {
   const T* key(const Sizes& z, const T* x, int64_t h) const { return x + h * (z.width + 1); }
 };
 
+// (F8) Row i of the link matrix: L_t(i, j) = (1 - w_i - w_j) L_{t-1}(i, j) + w_i p_{t-1}(j)
+// with L_t(i, i) = 0, from row i of L_{t-1} (`l`), the write weighting w_t and the
+// precedence p_{t-1}. The forward pass and the rebuilding of a sequence's links
+// (dnc_link_into) both call this, so they agree to the last bit.
+template <typename T>
+inline void link_row(const T* l, const T* write, const T* precedence, int64_t N, int64_t i,
+                     T* out) {
+  const T wi = write[i];
+#pragma omp simd
+  for (int64_t j = 0; j < N; ++j) out[j] = (l[j] + wi * (precedence[j] - l[j])) - l[j] * write[j];
+  out[i] = 0;
+}
+
 template <typename T>
 void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T* x,
                   const T* mem, const T* usage, const T* link, const T* precedence,
@@ -186,12 +199,8 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
   // (F8)-(F9) Link, precedence, and the directions b = w^r L_t, f = w^r L_t^T, row by row.
   std::fill(read, read + R * N, T(0));  // holds b until (F11)
   for (int64_t i = 0; i < N; ++i) {
-    const T wi = write[i];
-    const T* l = link + i * N;
     T* out = new_link + i * N;
-#pragma omp simd
-    for (int64_t j = 0; j < N; ++j) out[j] = (l[j] + wi * (precedence[j] - l[j])) - l[j] * write[j];
-    out[i] = 0;
+    link_row(link + i * N, write, precedence, N, i, out);
     for (int64_t r = 0; r < R; ++r) {
       const T* w = prev_read + r * N;
       T* b = read + r * N;
@@ -456,6 +465,15 @@ T* item_ptr(const at::Tensor& t, int64_t b) {
   return t.defined() ? t.data_ptr<T>() + b * (t.numel() / t.size(0)) : nullptr;
 }
 
+// `given` where it can hold a link matrix (a contiguous (B, N, N) tensor of the type of
+// `like`), else a new tensor.
+at::Tensor link_buffer(const at::Tensor& given, const at::Tensor& like, int64_t B, int64_t N) {
+  const bool usable = given.defined() && given.is_contiguous() &&
+                      given.scalar_type() == like.scalar_type() &&
+                      given.sizes() == at::IntArrayRef({B, N, N});
+  return usable ? given : at::empty({B, N, N}, like.options());
+}
+
 }  // namespace
 
 namespace nma_native {
@@ -468,6 +486,17 @@ std::vector<at::Tensor> dnc_forward(const at::Tensor& interface_in, const at::Te
                                     const at::Tensor& precedence_in, const at::Tensor& read_in,
                                     const at::Tensor& write_in, double read_eps,
                                     double write_eps, double usage_eps) {
+  return dnc_forward_into(interface_in, memory_in, usage_in, link_in, precedence_in, read_in,
+                          write_in, read_eps, write_eps, usage_eps, at::Tensor());
+}
+
+// dnc_forward, writing the new link matrix into `link_out` (B, N, N) where it is defined
+// (of the memory's type, contiguous, not the input link); else into a new tensor.
+std::vector<at::Tensor> dnc_forward_into(
+    const at::Tensor& interface_in, const at::Tensor& memory_in, const at::Tensor& usage_in,
+    const at::Tensor& link_in, const at::Tensor& precedence_in, const at::Tensor& read_in,
+    const at::Tensor& write_in, double read_eps, double write_eps, double usage_eps,
+    const at::Tensor& link_out) {
   TORCH_CHECK(memory_in.device().is_cpu(), "dnc_forward runs on the CPU");
   const at::Tensor memory = memory_in.contiguous();
   const auto dtype = memory.scalar_type();
@@ -481,7 +510,7 @@ std::vector<at::Tensor> dnc_forward(const at::Tensor& interface_in, const at::Te
   at::Tensor reads = at::empty({B, R * W}, options);
   at::Tensor new_memory = at::empty({B, N, W}, options);
   at::Tensor new_usage = at::empty({B, N}, options);
-  at::Tensor new_link = at::empty({B, N, N}, options);
+  at::Tensor new_link = link_buffer(link_out, memory, B, N);
   at::Tensor new_precedence = at::empty({B, N}, options);
   at::Tensor read = at::empty({B, R, N}, options);
   at::Tensor write = at::empty({B, 1, N}, options);
@@ -555,12 +584,7 @@ std::vector<at::Tensor> dnc_backward_into(
   at::Tensor out_memory = at::empty({B, N, W}, options);
   at::Tensor out_usage = at::empty({B, N}, options);
   at::Tensor out_link;
-  if (link_wanted) {
-    const bool usable = link_out.defined() && link_out.is_contiguous() &&
-                        link_out.scalar_type() == dtype &&
-                        link_out.sizes() == at::IntArrayRef({B, N, N});
-    out_link = usable ? link_out : at::empty({B, N, N}, options);
-  }
+  if (link_wanted) out_link = link_buffer(link_out, memory, B, N);
   at::Tensor out_precedence = at::empty({B, N}, options);
   at::Tensor out_read = at::empty({B, R, N}, options);
   at::Tensor out_write = at::empty({B, 1, N}, options);
@@ -588,6 +612,31 @@ std::vector<at::Tensor> dnc_backward_into(
   });
   if (!link_wanted) out_link = at::empty({0}, options);  // a placeholder, never read
   return {out_interface, out_memory, out_usage, out_link, out_precedence, out_read, out_write};
+}
+
+// Writes L_t = (F8) of L_{t-1} (`link`, (B, N, N)), the write weighting w_t (`write`,
+// (B, 1, N)) and the precedence p_{t-1} (`precedence`, (B, N)) into `out` (B, N, N), as
+// dnc_forward computes it: the sequence loop rebuilds the links it did not keep.
+void dnc_link_into(const at::Tensor& link, const at::Tensor& write, const at::Tensor& precedence,
+                   const at::Tensor& out) {
+  TORCH_CHECK(out.is_contiguous() && out.sizes() == link.sizes() &&
+                  out.scalar_type() == link.scalar_type(),
+              "dnc_link_into writes into a contiguous tensor of the link's type and shape");
+  const int64_t B = link.size(0), N = link.size(1);
+  AT_DISPATCH_FLOATING_TYPES(link.scalar_type(), "dnc_link_into", [&] {
+    using T = scalar_t;
+    auto as = [&](const at::Tensor& t) { return t.to(link.scalar_type()).contiguous(); };
+    const at::Tensor l_in = link.contiguous(), w = as(write), p = as(precedence);
+    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const T* l = item_ptr<T>(l_in, b);
+        T* o = item_ptr<T>(out, b);
+        for (int64_t i = 0; i < N; ++i) {
+          link_row(l + i * N, item_ptr<T>(w, b), item_ptr<T>(p, b), N, i, o + i * N);
+        }
+      }
+    });
+  });
 }
 
 }  // namespace nma_native

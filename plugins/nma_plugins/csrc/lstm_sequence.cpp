@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -50,11 +51,20 @@ class MemoryStep {
 
   size_t state_size() const { return ntm_ ? 3 : 6; }
   size_t saved_size() const { return ntm_ ? 11 : 12; }
+  bool has_link() const { return !ntm_; }
+
+  // Where the DNC's link matrix sits in the state and among a step's saved tensors, and
+  // where the step's write weighting w_t and its input precedence p_{t-1} are saved.
+  static constexpr size_t kLinkState = 2, kLinkSaved = 3, kPrecedenceSaved = 4,
+                          kWriteSaved = 9;
 
   // Replaces `state` by the new state, appends saved_size() tensors for the backward
-  // pass to `saved`, and returns the reads (B, Q).
+  // pass to `saved`, and returns the reads (B, Q). The DNC writes the new link matrix
+  // into `link_out` where defined (else a new tensor), and saves the step's input link
+  // only with `keep_link` (else an empty placeholder; the backward pass rebuilds it).
   at::Tensor forward(const at::Tensor& interface, std::vector<at::Tensor>& state,
-                     std::vector<at::Tensor>& saved) const {
+                     std::vector<at::Tensor>& saved, const at::Tensor& link_out,
+                     bool keep_link) const {
     if (ntm_) {
       const std::vector<at::Tensor> out = nma_native::ntm_forward(
           interface, state[0], state[2], state[1], static_cast<int64_t>(params_[0]), params_[1]);
@@ -65,11 +75,14 @@ class MemoryStep {
       return out[0];
     }
     const std::vector<at::Tensor> out =
-        nma_native::dnc_forward(interface, state[0], state[1], state[2], state[3], state[4],
-                                state[5], params_[0], params_[1], params_[2]);
+        nma_native::dnc_forward_into(interface, state[0], state[1], state[2], state[3], state[4],
+                                     state[5], params_[0], params_[1], params_[2], link_out);
     // out: reads, the six state tensors, rows, free list.
     saved.push_back(interface);
     saved.insert(saved.end(), state.begin(), state.end());
+    if (!keep_link) {
+      saved[saved.size() - state.size() + kLinkState] = at::empty({0}, out[0].options());
+    }
     saved.insert(saved.end(), {out[1], out[5], out[6], out[7], out[8]});
     state.assign(out.begin() + 1, out.begin() + 7);
     return out[0];
@@ -80,9 +93,9 @@ class MemoryStep {
   // previous state; with `wanted` false, the DNC's link gradient is skipped (undefined).
   // With `own` true the gradients in `grad_state` are this loop's own buffers, which the
   // DNC's link gradient overwrites (N x N per item: fresh memory every step costs more
-  // than the arithmetic).
+  // than the arithmetic). `link` is the DNC step's input link matrix (the NTM: unused).
   at::Tensor backward(const at::Tensor& grad_reads, std::vector<at::Tensor>& grad_state,
-                      const at::Tensor* s, bool wanted, bool own) const {
+                      const at::Tensor* s, const at::Tensor& link, bool wanted, bool own) const {
     const std::vector<at::Tensor>& g = grad_state;
     if (ntm_) {
       const std::vector<at::Tensor> out =
@@ -94,7 +107,7 @@ class MemoryStep {
     }
     std::vector<at::Tensor> out = nma_native::dnc_backward_into(
         maybe(grad_reads), maybe(g[0]), maybe(g[1]), maybe(g[2]), maybe(g[3]), maybe(g[4]),
-        maybe(g[5]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11],
+        maybe(g[5]), s[0], s[1], s[2], link, s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11],
         params_[2], wanted, own ? g[2] : at::Tensor());
     grad_state.assign(out.begin() + 1, out.end());
     if (!wanted) grad_state[2] = at::Tensor();
@@ -104,6 +117,62 @@ class MemoryStep {
  private:
   bool ntm_;
   std::vector<double> params_;
+};
+
+// The DNC's link matrices are checkpointed: the forward pass keeps the input link of
+// every link_chunk(T)-th step only, and the backward pass rebuilds the others, one chunk
+// of steps at a time, from the kept link and the saved write weightings and precedences
+// (eq. F8, the forward pass's own arithmetic: dnc_link_into). Chunks of ceil(sqrt(T))
+// steps keep about 2 sqrt(T) links of N x N per item alive instead of T (Chen et al.
+// 2016, "Training Deep Nets with Sublinear Memory Cost", section 4.1), for one more link
+// update per step. A dnc at 2048 slots, batch 8 and 41 steps needs 1.8 GiB for its
+// training step instead of 5.4 (benchmarks/results/memory-footprint-cpu.md); at 128
+// slots the time of a step is the same within this machine's noise.
+int64_t link_chunk(int64_t T) {
+  int64_t k = 1;
+  while (k * k < T) ++k;
+  return k;
+}
+
+// The DNC steps' input links in the backward pass, asked for from the last step down:
+// the kept ones as they are, the others rebuilt for one chunk of steps at a time from
+// the link kept at the chunk's first step (see link_chunk).
+class InputLinks {
+ public:
+  InputLinks(at::TensorList saved, int64_t per_step) : saved_(saved), per_step_(per_step) {}
+
+  // Step t's input link L_{t-1}; valid until a call for an earlier chunk.
+  at::Tensor of_step(int64_t t) {
+    if (kept(t)) return saved_at(t, MemoryStep::kLinkSaved);
+    if (t <= first_) rebuild_chunk(t);
+    return rebuilt_[t - first_ - 1];
+  }
+
+ private:
+  const at::Tensor& saved_at(int64_t t, size_t i) const {
+    return saved_[t * per_step_ + 3 + static_cast<int64_t>(i)];
+  }
+  bool kept(int64_t t) const { return saved_at(t, MemoryStep::kLinkSaved).dim() == 3; }
+
+  // L_j = (F8)(L_{j-1}, w_j, p_{j-1}) for the steps j of t's chunk before t.
+  void rebuild_chunk(int64_t t) {
+    first_ = t;
+    while (!kept(first_)) --first_;
+    const at::Tensor& from = saved_at(first_, MemoryStep::kLinkSaved);
+    if (!rebuilt_.defined() || rebuilt_.size(0) < t - first_) {
+      rebuilt_ = at::empty({t - first_, from.size(0), from.size(1), from.size(2)}, from.options());
+    }
+    for (int64_t j = first_; j < t; ++j) {
+      nma_native::dnc_link_into(j == first_ ? from : rebuilt_[j - first_ - 1],
+                                saved_at(j, MemoryStep::kWriteSaved),
+                                saved_at(j, MemoryStep::kPrecedenceSaved), rebuilt_[j - first_]);
+    }
+  }
+
+  at::TensorList saved_;
+  int64_t per_step_;
+  int64_t first_ = INT64_MAX;  // the first step of the chunk in rebuilt_
+  at::Tensor rebuilt_;         // rebuilt_[j]: the input link of step first_ + 1 + j
 };
 
 // Returns {hiddens (T, B, H), reads (T, B, Q), c_T (B, H), the memory state after the
@@ -130,6 +199,10 @@ std::vector<at::Tensor> lstm_memory_forward(int64_t kind, at::ArrayRef<double> p
   all_reads.reserve(T);
   saved.reserve(T * (3 + step.saved_size()));
   at::Tensor h = h0, c = c0, reads = reads0;
+  // The DNC's links: step t's input link is kept where t % chunk == 0; the others are
+  // written into two buffers in turn, which stay in the caches.
+  const int64_t chunk = step.has_link() ? link_chunk(T) : 1;
+  at::Tensor buffers[2];
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor gates = at::addmm(pre[t], reads, w_r.t());
     gates.addmm_(h, w_hh.t());
@@ -137,7 +210,15 @@ std::vector<at::Tensor> lstm_memory_forward(int64_t kind, at::ArrayRef<double> p
     saved.insert(saved.end(), {c, gates, cell[2]});
     h = std::move(cell[0]);
     c = std::move(cell[1]);
-    reads = step.forward(at::addmm(b_i, h, w_i.t()), state, saved);
+    at::Tensor link_out;
+    if (chunk > 1 && (t + 1) % chunk != 0 && t + 1 < T) {
+      at::Tensor& buffer = buffers[t % 2];
+      if (!buffer.defined()) {
+        buffer = at::empty(state[MemoryStep::kLinkState].sizes(), state[0].options());
+      }
+      link_out = buffer;
+    }
+    reads = step.forward(at::addmm(b_i, h, w_i.t()), state, saved, link_out, t % chunk == 0);
     all_reads.push_back(reads);
   }
   std::vector<at::Tensor> out = {hiddens, at::stack(all_reads), c};
@@ -172,12 +253,14 @@ std::vector<at::Tensor> lstm_memory_backward(
   TORCH_CHECK(grad_state.size() == step.state_size(), "wrong number of state gradients");
   at::Tensor grad_cell = grad_cell_in.value_or(at::Tensor());
   at::Tensor grad_hidden, grad_read;
+  InputLinks links(saved, per_step);
   for (int64_t t = T - 1; t >= 0; --t) {
     const at::Tensor* s = saved.data() + t * per_step;
+    const at::Tensor link = step.has_link() ? links.of_step(t) : at::Tensor();
     const at::Tensor read_grad =
         sum(all_read_grads.defined() ? all_read_grads[t] : at::Tensor(), grad_read);
     const at::Tensor grad_interface =
-        step.backward(read_grad, grad_state, s + 3, t > 0 || state_wanted, t < T - 1);
+        step.backward(read_grad, grad_state, s + 3, link, t > 0 || state_wanted, t < T - 1);
     grad_interfaces[t].copy_(grad_interface);
     at::Tensor hidden_grad =
         sum(all_hidden_grads.defined() ? all_hidden_grads[t] : at::Tensor(), grad_hidden);

@@ -101,6 +101,21 @@ def test_hand_computed() -> None:
     np.testing.assert_allclose(out[0, 0].numpy(), [(e + 1.5) / (e + 0.5)], rtol=0, atol=TOL)
 
 
+def test_unscaled_scores_are_plain_dot_products() -> None:
+    # MemN2N's eq. (1): the same slots as test_hand_computed, scores q.K = (2, 0, 4)
+    # without the 1/sqrt(d) factor; slot 2 is absent, so weights are (e^2, 0.5) / total.
+    q = t([[[2.0, 0.0, 0.0, 0.0]]])
+    keys = t([[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [2.0, 0, 0, 0]]])
+    values = t([[[1.0], [3.0], [100.0]]])
+    out, weights = masked_attention(q, keys, values, t([[1.0, 0.5, 0.0]]), EPS, scaled=False)
+    e2 = math.e**2
+    want = [e2 / (e2 + 0.5), 0.5 / (e2 + 0.5), 0]
+    np.testing.assert_allclose(weights[0, 0].numpy(), want, rtol=0, atol=TOL)
+    np.testing.assert_allclose(out[0, 0].numpy(), [(e2 + 1.5) / (e2 + 0.5)], rtol=0, atol=TOL)
+    linear, _ = masked_attention(q, keys, values, t([[1.0, 0.5, 0.0]]), EPS, True, scaled=False)
+    np.testing.assert_allclose(linear[0, 0].numpy(), [2.0 * 1 + 0.5 * 0 * 3], rtol=0, atol=TOL)
+
+
 def test_absent_slots_get_exactly_zero_weight() -> None:
     queries, keys, values, presence = random_inputs(2)
     keys[0, 1] = 50.0  # a large key on an absent slot changes nothing

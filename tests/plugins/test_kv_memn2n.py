@@ -38,13 +38,14 @@ def memn2n(**options) -> KVMemory:
     return KVMemory(KVMemory.Config(**{**base, **options})).double()
 
 
-def reference_answer_vector(sentences, question, embeddings, presence, linear=False):
+def reference_answer_vector(sentences, question, embeddings, presence, linear=False, scaled=True):
     """u^{K+1} of MemN2N for one story (plain Python floats).
 
     ``embeddings[k]`` maps an input vector to E^k; A^k = E^{k-1}, C^k = E^k (adjacent
     tying), B = A^1 = E^0; p_i = softmax_i(m_i e^{u . a_i / sqrt(d)}) (eq. 1, with the
-    memory's presence m_i as a prior and the scaled dot product), or m_i u . a_i / sqrt(d)
-    without the softmax (linear start); o = sum_i p_i c_i (eq. 2); u^{k+1} = u^k + o^k.
+    memory's presence m_i as a prior and the scaled dot product; the paper's plain
+    u . a_i when not ``scaled``), or m_i u . a_i / sqrt(d) without the softmax (linear
+    start); o = sum_i p_i c_i (eq. 2); u^{k+1} = u^k + o^k.
     """
 
     def embed(k, x):
@@ -55,7 +56,8 @@ def reference_answer_vector(sentences, question, embeddings, presence, linear=Fa
     for k in range(1, len(embeddings)):
         a = [embed(k - 1, x) for x in sentences]
         c = [embed(k, x) for x in sentences]
-        scores = [sum(p * q for p, q in zip(u, ai, strict=True)) / math.sqrt(d) for ai in a]
+        scale = math.sqrt(d) if scaled else 1.0
+        scores = [sum(p * q for p, q in zip(u, ai, strict=True)) / scale for ai in a]
         if linear:
             p = [m * s for m, s in zip(presence, scores, strict=True)]
         else:
@@ -68,17 +70,28 @@ def reference_answer_vector(sentences, question, embeddings, presence, linear=Fa
 
 
 def story_interfaces(memory: KVMemory, inputs: torch.Tensor, embeddings, gates):
-    """The interface vectors of linear embeddings: [E^0 x | ... | E^K x | gate]."""
+    """The interface vectors of linear embeddings: [E^0 x | ... | E^K x | gate], without
+    the gate when the memory has none."""
     parts = [inputs @ torch.tensor(e, dtype=F64).T for e in embeddings]
-    return torch.cat([*parts, gates.unsqueeze(-1)], dim=-1)
+    if memory.config.write_gate:
+        parts.append(gates.unsqueeze(-1))
+    return torch.cat(parts, dim=-1)
 
 
-@pytest.mark.parametrize(("sentences", "linear"), [(4, False), (9, False), (4, True)])
-def test_question_read_is_the_papers_answer_vector(sentences: int, linear: bool) -> None:
+@pytest.mark.parametrize(
+    ("sentences", "linear", "paper"),
+    [(4, False, False), (9, False, False), (4, True, False), (9, False, True), (4, True, True)],
+)
+def test_question_read_is_the_papers_answer_vector(
+    sentences: int, linear: bool, paper: bool
+) -> None:
+    """``paper``: plain dot-product scores and no write gate, every memory fully present."""
     torch.manual_seed(0)
-    memory = memn2n(linear_start_steps=1 if linear else 0)
+    options = {"scaled_scores": False, "write_gate": False} if paper else {}
+    memory = memn2n(linear_start_steps=1 if linear else 0, **options)
     memory.train()
-    assert memory.interface_size == 3 * 4 + 1  # E^0..E^3 and a gate, no query values
+    # E^0..E^3 and a gate (none in the paper's form), no query values
+    assert memory.interface_size == 3 * 4 + (0 if paper else 1)
     features, hops = 5, 3
     embeddings = torch.randn(hops + 1, 3, features).tolist()
     inputs = torch.randn(sentences + 1, 2, features, dtype=F64)  # the story, then the question
@@ -92,8 +105,10 @@ def test_question_read_is_the_papers_answer_vector(sentences: int, linear: bool)
     for b in range(2):
         story = inputs[sentences - kept : sentences, b].tolist()
         presence = torch.sigmoid(gate_logits[sentences - kept : sentences, b]).tolist()
+        if paper:
+            presence = [1.0] * kept
         expected = reference_answer_vector(
-            story, inputs[sentences, b].tolist(), embeddings, presence, linear
+            story, inputs[sentences, b].tolist(), embeddings, presence, linear, not paper
         )
         assert torch.allclose(read[b], torch.tensor(expected, dtype=F64), atol=1e-12)
 
@@ -114,21 +129,28 @@ def test_question_does_not_read_itself_only_with_read_before_write() -> None:
     assert not torch.allclose(reads["before"], reads["after"])
 
 
-CASES = list(
-    itertools.product(
+CASES = [
+    (*case, True)
+    for case in itertools.product(
         [False, True],  # read_before_write
         ["shared", "adjacent"],
         [False, True],  # tie_query
         [False, True],  # linear
         [3, 9],  # steps (9 > slots: the ring wraps)
     )
-)
+] + [  # without the write gate, and unscaled scores
+    (False, "shared", False, False, 9, False),
+    (True, "adjacent", True, False, 9, False),
+    (True, "adjacent", True, True, 3, False),
+]
 
 
-@pytest.mark.parametrize(("before", "embeddings", "tie", "linear", "steps"), CASES)
-def test_run_sequence_equals_step_by_step(before, embeddings, tie, linear, steps) -> None:
+@pytest.mark.parametrize(("before", "embeddings", "tie", "linear", "steps", "gated"), CASES)
+def test_run_sequence_equals_step_by_step(before, embeddings, tie, linear, steps, gated) -> None:
     torch.manual_seed(2)
     memory = memn2n(
+        write_gate=gated,
+        scaled_scores=gated,
         slots=4,
         hops=2,
         read_heads=1 if tie else 2,

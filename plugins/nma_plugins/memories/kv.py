@@ -85,17 +85,19 @@ class KVMemory(Memory):
         key      D values, used as they are
         value    W values, used as they are
         gate     1 value, through a sigmoid: the written slot's presence g_t
+                 (absent with write_gate = false: g_t = 1)
         query_h  D values: head h's query u^1_h
 
-    so ``interface_size = D + W + 1 + R D``. With ``hop_embeddings = "adjacent"``
-    (``K`` hops) the value part holds ``K`` values, ``E^1 .. E^K``, after the key
-    ``E^0`` (``K W`` values, ``W = D``); with ``tie_query`` there are no query values
-    (the one head's query is the step's key). Keys, values and queries are linear
-    functions of the controller output (the model's interface layer), which plays the
-    part of Vaswani et al.'s learned projections; the memory adds none of its own
-    (see docs/memories.md, section kv). A step returns the heads' reads concatenated,
-    ``read_size = R W``: per head the sum of its hops' outputs, ``o^1`` for one hop,
-    plus its query ``u^1`` with ``read_query`` (so ``u^{K+1}``).
+    so ``interface_size = D + W + 1 + R D`` (``D + W + R D`` without the gate). With
+    ``hop_embeddings = "adjacent"`` (``K`` hops) the value part holds ``K`` values,
+    ``E^1 .. E^K``, after the key ``E^0`` (``K W`` values, ``W = D``); with
+    ``tie_query`` there are no query values (the one head's query is the step's key).
+    Keys, values and queries are linear functions of the controller output (the model's
+    interface layer), which plays the part of Vaswani et al.'s learned projections; the
+    memory adds none of its own (see docs/memories.md, section kv). A step returns the
+    heads' reads concatenated, ``read_size = R W``: per head the sum of its hops'
+    outputs, ``o^1`` for one hop, plus its query ``u^1`` with ``read_query`` (so
+    ``u^{K+1}``).
 
     Args:
         config: a :class:`KVMemory.Config`.
@@ -171,6 +173,21 @@ class KVMemory(Memory):
                 "direct path from the question's embedding to the answer."
             ),
         )
+        scaled_scores: bool = Field(
+            True,
+            description=(
+                "Scores are q . K(i) / sqrt(D) (Vaswani et al. eq. 1); false: plain dot "
+                "products q . K(i), as MemN2N scores (Sukhbaatar et al. eq. 1)."
+            ),
+        )
+        write_gate: bool = Field(
+            True,
+            description=(
+                "A learned write gate sets each written slot's presence (one interface "
+                "value); false: every written slot is fully present, as every memory "
+                "counts in MemN2N, and the interface has no gate value."
+            ),
+        )
         linear_start_steps: int = Field(
             0,
             ge=0,
@@ -214,7 +231,8 @@ class KVMemory(Memory):
         self.value_size = config.width * (config.hops if adjacent else 1)
         """The values stored per slot: ``W``, or ``K W`` with adjacent embeddings."""
         queries = 0 if config.tie_query else config.key_size * config.read_heads
-        self.interface_size = config.key_size + self.value_size + 1 + queries
+        self.gate_size = 1 if config.write_gate else 0
+        self.interface_size = config.key_size + self.value_size + self.gate_size + queries
         self.read_size = config.read_heads * config.width
         self.reads_to_controller = config.controller_reads
         self.head_sees_controller = not config.answer_from_reads
@@ -293,14 +311,15 @@ class KVMemory(Memory):
         """The key ``(..., D)``, value ``(..., W)`` (``(..., K W)`` adjacent), gate
         ``(...,)`` after its sigmoid and queries ``(..., R, D)`` of interface vectors
         ``(..., interface_size)``."""
-        d, w = self.key_size, self.value_size
+        d, w, g = self.key_size, self.value_size, self.gate_size
         key = interface[..., :d]
         value = interface[..., d : d + w]
-        gate = torch.sigmoid(interface[..., d + w])
+        shape = interface.shape[:-1]
+        gate = torch.sigmoid(interface[..., d + w]) if g else interface.new_ones(shape)
         if self.config.tie_query:
             queries = key.unsqueeze(-2)  # B = A^1: the key is the query
         else:
-            queries = interface[..., d + w + 1 :].unflatten(-1, (self.read_heads, d))
+            queries = interface[..., d + w + g :].unflatten(-1, (self.read_heads, d))
         return key, value, gate, queries
 
     def _write(
@@ -408,11 +427,11 @@ class KVMemory(Memory):
                 [keys.unsqueeze(2), values.reshape(b, n, c.hops, self.width)], dim=2
             )  # (B, N, K + 1, D)
             reads, weights = adjacent_hop_attention(
-                queries, embeddings, presence, c.hops, c.eps, self.linear
+                queries, embeddings, presence, c.hops, c.eps, self.linear, c.scaled_scores
             )
         else:
             reads, weights = multi_hop_attention(
-                queries, keys, values, presence, c.hops, c.eps, self.linear
+                queries, keys, values, presence, c.hops, c.eps, self.linear, c.scaled_scores
             )
         if c.read_query:
             reads = reads + queries  # u^{K+1} = u^1 + sum_k o^k

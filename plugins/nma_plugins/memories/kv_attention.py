@@ -47,6 +47,7 @@ def masked_attention(
     presence: Tensor,
     eps: float,
     linear: bool = False,
+    scaled: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Scaled dot-product attention of every head over the present slots (eq. 1).
 
@@ -66,13 +67,17 @@ def masked_attention(
         eps: slots with ``presence <= eps`` are left out.
         linear: without the softmax (linear start): the weights are the scores times
             the presence, ``m(i) q . K(i) / sqrt(d_k)``, on the present slots.
+        scaled: divide the scores by ``sqrt(d_k)`` (eq. 1); ``False``: plain dot
+            products ``q . K(i)``, as End-To-End Memory Networks score (eq. 1 there).
 
     Returns:
         ``(outputs, weights)``: ``(B, H, W)`` the heads' outputs and ``(B, H, N)``
         their attention weights, non-negative, each row summing to 1 (or all zero
         when no slot is present); with ``linear``, the unnormalised linear weights.
     """
-    scores = torch.matmul(queries, keys.transpose(-1, -2)) / math.sqrt(queries.shape[-1])
+    scores = torch.matmul(queries, keys.transpose(-1, -2))
+    if scaled:
+        scores = scores / math.sqrt(queries.shape[-1])
     if presence.dim() == 2:
         presence = presence.unsqueeze(1)  # (B, 1, N), the same for every head
     present = presence > eps  # (B, 1 or H, N)
@@ -99,6 +104,7 @@ def multi_hop_attention(
     hops: int,
     eps: float,
     linear: bool = False,
+    scaled: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """``hops`` rounds of :func:`masked_attention` with ``u^{k+1} = u^k + o^k``.
 
@@ -110,6 +116,7 @@ def multi_hop_attention(
         hops: the number of hops ``K >= 1``.
         eps: see :func:`masked_attention`.
         linear: see :func:`masked_attention` (linear start).
+        scaled: see :func:`masked_attention`.
 
     Returns:
         ``(reads, weights)``: ``(B, H, W)`` the sum of the hops' outputs
@@ -117,11 +124,11 @@ def multi_hop_attention(
         the attention weights of the last hop.
     """
     query = queries
-    output, weights = masked_attention(query, keys, values, presence, eps, linear)
+    output, weights = masked_attention(query, keys, values, presence, eps, linear, scaled)
     reads = output
     for _ in range(1, hops):  # hops are sequential by definition
         query = query + output
-        output, weights = masked_attention(query, keys, values, presence, eps, linear)
+        output, weights = masked_attention(query, keys, values, presence, eps, linear, scaled)
         reads = reads + output
     return reads, weights
 
@@ -133,6 +140,7 @@ def adjacent_hop_attention(
     hops: int,
     eps: float,
     linear: bool = False,
+    scaled: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """``hops`` rounds of :func:`masked_attention` with adjacent weight tying.
 
@@ -147,6 +155,7 @@ def adjacent_hop_attention(
         hops: ``K >= 1``.
         eps: see :func:`masked_attention`.
         linear: see :func:`masked_attention` (linear start).
+        scaled: see :func:`masked_attention`.
 
     Returns:
         ``(reads, weights)``: ``(B, H, D)`` ``o^1 + ... + o^K`` and ``(B, H, N)`` the
@@ -157,7 +166,7 @@ def adjacent_hop_attention(
     weights = queries.new_zeros(queries.shape[0], queries.shape[1], embeddings.shape[1])
     for k in range(1, hops + 1):  # hops are sequential by definition
         keys, values = embeddings[:, :, k - 1], embeddings[:, :, k]
-        output, weights = masked_attention(query, keys, values, presence, eps, linear)
+        output, weights = masked_attention(query, keys, values, presence, eps, linear, scaled)
         reads = reads + output
         query = query + output
     return reads, weights

@@ -68,7 +68,10 @@ class KgCompletionTask(Task):
 
     Training: every training triple in both directions, in a random order drawn
     afresh each epoch (``2N`` queries), batch after batch. Loss: cross-entropy of the
-    query step's logits against the true answer (unfiltered).
+    query step's logits against the true answer (unfiltered); with ``label_smoothing
+    = ε``, against ``(1 - ε)`` on the true answer plus ``ε / E`` on every entity
+    (Szegedy et al. 2016, "Rethinking the Inception Architecture", section 7), on
+    held-out batches too, so the held-out loss stays comparable to the training loss.
 
     Evaluation (split ``eval_split``, ``valid`` or ``test``): the split's first
     ``eval_size`` triples (0: all), both directions, each ranked in the standard
@@ -101,6 +104,15 @@ class KgCompletionTask(Task):
         eval_split: EvalSplit = Field("test", description="Held-out split to rank: valid or test.")
         eval_size: int = Field(
             0, ge=0, description="Held-out triples ranked, both ways (0: all; N: the first N)."
+        )
+        label_smoothing: float = Field(
+            0.0,
+            ge=0,
+            lt=1,
+            description=(
+                "Share of the loss's target spread evenly over all entities (label "
+                "smoothing, Szegedy et al. 2016, section 7; ConvE uses 0.1)."
+            ),
         )
         curriculum_steps: int = Field(
             0,
@@ -193,11 +205,16 @@ class KgCompletionTask(Task):
         return Batch(inputs, targets, mask)
 
     def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        """Cross-entropy of the query steps' logits against the true answers."""
+        """Cross-entropy of the query steps' logits against the true answers, smoothed
+        by ``label_smoothing``."""
         scored = batch.mask.bool()
         if not scored.any():
             return outputs.sum() * 0.0
-        return F.cross_entropy(outputs[scored].float(), batch.targets[scored][:, ANSWER])
+        return F.cross_entropy(
+            outputs[scored].float(),
+            batch.targets[scored][:, ANSWER],
+            label_smoothing=self.config.label_smoothing,
+        )
 
     def ranks(self, outputs: Tensor, batch: Batch) -> Tensor:
         """Filtered ranks ``(Q,)`` of the batch's queries (see the class docstring)."""

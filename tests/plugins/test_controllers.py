@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from pydantic import ValidationError
 
 from nma_plugins.controllers.lstm import LSTMController, LSTMState
 from nma_plugins.controllers.mlp import MLPController
@@ -40,3 +42,30 @@ def test_mlp_is_stateless_and_feed_forward():
     assert state is None and out.shape == (4, 7)
     first, _, second, _ = controller.net
     assert torch.allclose(out, torch.relu(second(torch.relu(first(x)))))
+
+
+def test_mlp_dropout_zeroes_and_rescales_hidden_units_in_training_only():
+    torch.manual_seed(0)
+    config = MLPController.Config(hidden_size=200, layers=1, dropout=0.25)
+    controller = MLPController(config, input_size=3)
+    first = controller.net[0]
+    x = torch.randn(8, 3)
+    clean = torch.relu(first(x))
+    controller.eval()
+    out, _ = controller(x, None)
+    assert torch.equal(out, clean)  # evaluation: no dropout
+    controller.train()
+    out, _ = controller(x, None)
+    again, _ = controller(x, None)
+    kept = out != 0
+    assert torch.allclose(out[kept], clean[kept] / 0.75)  # survivors scaled by 1 / (1 - p)
+    dropped = (clean > 0) & ~kept
+    assert 0.15 < dropped.sum() / (clean > 0).sum() < 0.35
+    assert not torch.equal(out, again)  # a fresh mask per call
+
+
+def test_mlp_dropout_needs_a_hidden_layer():
+    with pytest.raises(ValidationError, match="nothing to drop"):
+        MLPController.Config(layers=0, dropout=0.1)
+    with pytest.raises(ValidationError):
+        MLPController.Config(dropout=1.0)

@@ -170,6 +170,19 @@ def test_loss_is_cross_entropy_at_the_query_step():
     assert abs(task.loss(logits, batch).item() - sum(terms) / len(terms)) < 1e-5
 
 
+def test_label_smoothing_mixes_in_the_uniform_target():
+    task = make(dataset="nations", context_size=3, label_smoothing=0.2)
+    batch = next(task.batches("train", 5, torch.Generator().manual_seed(0)))
+    logits = torch.randn(*batch.mask.shape, task.output_size, generator=torch.Generator())
+    terms = []
+    for t, b in batch.mask.nonzero().tolist():
+        log_p = torch.log_softmax(logits[t, b].double(), dim=0).tolist()
+        answer = int(batch.targets[t, b, 0])
+        # target: 0.8 on the answer plus 0.2 / E on each of the E entities
+        terms.append(-0.8 * log_p[answer] - 0.2 * sum(log_p) / len(log_p))
+    assert abs(task.loss(logits, batch).item() - sum(terms) / len(terms)) < 1e-5
+
+
 def test_metrics_of_hand_made_outputs_on_a_tiny_graph():
     graph = index_graph("tiny", TINY)
     task = make(graph=graph, context_size=2)
@@ -258,6 +271,7 @@ def test_a_constant_model_gets_the_mean_rank_of_the_unfiltered_entities():
         ({"context_size": -1}, "greater than or equal to 0"),
         ({"curriculum_steps": -2}, "greater than or equal to 0"),
         ({"context": 3}, "context_size"),
+        ({"label_smoothing": 1.0}, "less than 1"),
     ],
 )
 def test_bad_options_are_usage_errors(options, message):

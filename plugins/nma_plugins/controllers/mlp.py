@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from nma import Controller, Options, State
@@ -16,7 +16,10 @@ class MLPController(Controller):
     """A feed-forward controller: all recurrence lives in the memory (NTM paper, §4).
 
     ``layers`` linear layers of ``hidden_size`` units, each followed by the
-    activation. It has no state of its own. With ``layers = 0`` it passes its input
+    activation and, with ``dropout = p > 0``, by dropout in training mode (each unit
+    zeroed with probability ``p``, the others scaled by ``1 / (1 - p)``; Srivastava et
+    al. 2014, "Dropout", JMLR 15, section 10 for the inverted scaling), a fresh mask
+    at every step. It has no state of its own. With ``layers = 0`` it passes its input
     through unchanged (``output_size = input_size``): the model's interface and output
     layers then act on the input itself, so a memory's keys and values are linear
     embeddings of the input, as in End-To-End Memory Networks (Sukhbaatar et al. 2015,
@@ -31,6 +34,21 @@ class MLPController(Controller):
         activation: Literal["relu", "tanh", "gelu"] = Field(
             "relu", description="Non-linearity after each layer."
         )
+        dropout: float = Field(
+            0.0,
+            ge=0,
+            lt=1,
+            description="Dropout probability after each hidden layer, in training only.",
+        )
+
+        @model_validator(mode="after")
+        def _check(self) -> MLPController.Config:
+            if self.dropout and not self.layers:
+                raise ValueError(
+                    "dropout acts on hidden layers: with layers = 0 the input passes "
+                    "through unchanged and there is nothing to drop"
+                )
+            return self
 
     def __init__(self, config: Config, input_size: int) -> None:
         super().__init__(config, input_size)
@@ -39,6 +57,8 @@ class MLPController(Controller):
         size = input_size
         for _ in range(config.layers):
             layers += [nn.Linear(size, config.hidden_size), ACTIVATIONS[config.activation]()]
+            if config.dropout:
+                layers.append(nn.Dropout(config.dropout))
             size = config.hidden_size
         self.net = nn.Sequential(*layers)
 

@@ -66,20 +66,36 @@ class TrainConfig(Options):
 
     steps: int = Field(3000, ge=0, description="Optimiser steps to train for.")
     batch_size: int = Field(16, ge=1, description="Sequences per training batch.")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate (the peak of the schedule).")
-    lr_schedule: Literal["constant", "cosine"] = Field(
+    optimizer: Literal["adam", "sgd"] = Field(
+        "adam",
+        description="adam (AdamW with train.weight_decay), or sgd: plain stochastic gradient "
+        "descent with train.momentum (as End-To-End Memory Networks were trained).",
+    )
+    lr: float = Field(1e-3, gt=0, description="Learning rate (the peak of the schedule).")
+    momentum: float = Field(
+        0.0, ge=0, lt=1, description="With optimizer = sgd: heavy-ball momentum; 0: none."
+    )
+    lr_schedule: Literal["constant", "cosine", "step"] = Field(
         "cosine",
-        description="constant, or cosine: the learning rate falls from lr to "
-        "lr_final_ratio * lr along a half cosine over train.steps.",
+        description="constant; cosine: the learning rate falls from lr to lr_final_ratio * "
+        "lr along a half cosine over train.steps; step: it is multiplied by lr_step_factor "
+        "every lr_step_every steps.",
     )
     lr_final_ratio: float = Field(
         0.1, ge=0, le=1, description="With the cosine schedule: the last step's share of lr."
+    )
+    lr_step_every: int = Field(
+        1000, ge=1, description="With the step schedule: optimiser steps between two decays."
+    )
+    lr_step_factor: float = Field(
+        0.5, gt=0, le=1, description="With the step schedule: the factor of each decay."
     )
     weight_decay: float = Field(
         0.0,
         ge=0,
         description="Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step "
-        "multiplies every parameter by 1 - lr * weight_decay; 0: plain Adam.",
+        "multiplies every parameter by 1 - lr * weight_decay; 0: plain Adam. With sgd: "
+        "weight_decay * p added to each gradient (the same step without momentum).",
     )
     grad_clip: float = Field(
         10.0, ge=0, description="Clip the global gradient norm to this value; 0 disables."

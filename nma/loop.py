@@ -75,14 +75,26 @@ def end_experience(
         regularizer.end_experience(model, batches_for(name))
 
 
-def lr_factor(schedule: str, final_ratio: float, step: int, steps: int) -> float:
+def lr_factor(
+    schedule: str,
+    final_ratio: float,
+    step: int,
+    steps: int,
+    step_every: int = 1,
+    step_factor: float = 1.0,
+) -> float:
     """The share of the peak learning rate at optimiser step ``step`` (from 0) of ``steps``.
 
     ``constant``: 1. ``cosine``: ``r + (1 - r)(1 + cos(pi s / S)) / 2`` with ``r =
     final_ratio``, ``s = step`` and ``S = steps - 1`` (a half cosine from 1 down to
-    ``r``; Loshchilov & Hutter 2017, SGDR, eq. 5 without restarts). A function of the
-    step alone, so a resumed run follows the same schedule with no scheduler state.
+    ``r``; Loshchilov & Hutter 2017, SGDR, eq. 5 without restarts). ``step``:
+    ``step_factor ** floor(s / step_every)``, a decay every ``step_every`` steps (as
+    End-To-End Memory Networks halve their rate every 25 epochs, Sukhbaatar et al. 2015,
+    section 4.2). A function of the step alone, so a resumed run follows the same
+    schedule with no scheduler state.
     """
+    if schedule == "step":
+        return step_factor ** (step // step_every)
     if schedule == "constant" or steps <= 1:
         return 1.0
     progress = min(step / (steps - 1), 1.0)

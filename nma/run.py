@@ -48,6 +48,7 @@ from nma.loop import (
     write_checkpoint,
 )
 from nma.metrics_log import MetricsLog
+from nma.optimizer import build_optimizer
 from nma.persistence import load_memory
 from nma.registry import Registry
 
@@ -64,8 +65,7 @@ class RunContext:
         config: the resolved configuration.
         registry: the plugin registry.
         parts: the task, the model and the regularizers.
-        optimizer: AdamW over the model's parameters (``train.weight_decay``; plain Adam
-            at 0).
+        optimizer: the model's optimiser (:func:`build_optimizer`).
         device: where the model and the batches live.
         run_dir: the run directory.
         step: optimiser steps completed so far.
@@ -331,6 +331,12 @@ def _assemble(
             load_memory(config.train.memory_init, parts.model.memory, 1, device)
         )
     world = world or World()
+    if config.train.cuda_graph and config.train.optimizer != "adam":
+        raise UsageError(
+            f"train.cuda_graph replays the optimiser step from a CUDA graph, which needs "
+            f"train.optimizer = adam (capturable), not {config.train.optimizer}. Drop "
+            f"--cuda-graph or use adam."
+        )
     if config.train.cuda_graph and (device.type != "cuda" or world.distributed):
         where = "several processes (torchrun)" if world.distributed else f"device {device}"
         raise UsageError(
@@ -341,12 +347,7 @@ def _assemble(
     lr: float | torch.Tensor = config.train.lr
     if config.train.cuda_graph:
         lr = torch.tensor(config.train.lr, device=device)
-    optimizer = torch.optim.AdamW(
-        parts.model.parameters(),
-        lr=lr,
-        weight_decay=config.train.weight_decay,  # 0: the same steps as Adam
-        capturable=config.train.cuda_graph,
-    )
+    optimizer = build_optimizer(config.train, parts.model.parameters(), lr)
     train_model: torch.nn.Module = parts.model
     if world.distributed:
         train_model = DistributedDataParallel(

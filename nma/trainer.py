@@ -274,10 +274,14 @@ def learning_rate(cfg: TrainConfig, step: int, steps: int | None = None) -> floa
     ``lr`` times :func:`nma.loop.lr_factor`: a function of the step alone, so a resumed
     run follows the same schedule without any scheduler state in its checkpoint.
     ``cosine``: ``lr (r + (1 - r)(1 + cos(pi s / S)) / 2)`` with ``r = lr_final_ratio``
-    and ``S = steps - 1``.
+    and ``S = steps - 1``; ``step``: ``lr f^floor(s / k)`` with ``f = lr_step_factor`` and
+    ``k = lr_step_every``.
     """
     steps = cfg.steps if steps is None else steps
-    return cfg.lr * lr_factor(cfg.lr_schedule, cfg.lr_final_ratio, step, steps)
+    factor = lr_factor(
+        cfg.lr_schedule, cfg.lr_final_ratio, step, steps, cfg.lr_step_every, cfg.lr_step_factor
+    )
+    return cfg.lr * factor
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -48,3 +48,10 @@ def test_a_tensor_learning_rate_is_checkpointed_as_its_value():
     assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
     _, plain = _flatten_optimizer(optimizer.state_dict())
     assert plain["param_groups"][0]["lr"] == torch.tensor(0.005).item()
+
+
+def test_step_schedule_multiplies_by_the_factor_every_k_steps():
+    cfg = TrainConfig(steps=100, lr=0.01, lr_schedule="step", lr_step_every=15, lr_step_factor=0.5)
+    rates = [learning_rate(cfg, s) for s in range(100)]
+    assert set(rates[:15]) == {0.01} and set(rates[15:30]) == {0.005}
+    assert rates[45] == 0.01 / 8 and rates[99] == 0.01 / 64  # 99 // 15 = 6 decays

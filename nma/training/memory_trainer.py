@@ -95,10 +95,14 @@ class MemoryTrainer:
             :func:`nma.training.last_step` for a sequence classifier's last step.
         regularizers: registered regularizer names, instances, or a dict name →
             options (see :func:`nma.training.regularizers.resolve_regularizers`).
-        lr_schedule: ``"constant"`` (the optimiser's learning rates are left alone) or
+        lr_schedule: ``"constant"`` (the optimiser's learning rates are left alone),
             ``"cosine"``: each group's learning rate falls from its initial value to
-            ``lr_final_ratio`` times it along a half cosine over each :meth:`train`.
+            ``lr_final_ratio`` times it along a half cosine over each :meth:`train`, or
+            ``"step"``: it is multiplied by ``lr_step_factor`` every ``lr_step_every``
+            steps of each :meth:`train`.
         lr_final_ratio: the cosine schedule's last share of the learning rate.
+        lr_step_every: the step schedule's optimiser steps between two decays.
+        lr_step_factor: the step schedule's factor of each decay.
         patience: stop after this many epochs without a validation loss below the
             best minus ``min_delta``; ``None``: no early stopping.
         min_delta: the least decrease of the validation loss that counts.
@@ -130,6 +134,8 @@ class MemoryTrainer:
         regularizers: RegularizerSpec = None,
         lr_schedule: str = "constant",
         lr_final_ratio: float = 0.1,
+        lr_step_every: int = 1000,
+        lr_step_factor: float = 0.5,
         patience: int | None = None,
         min_delta: float = 0.0,
         restore_best: bool = False,
@@ -147,6 +153,8 @@ class MemoryTrainer:
             output=output,
             lr_schedule=lr_schedule,
             lr_final_ratio=lr_final_ratio,
+            lr_step_every=lr_step_every,
+            lr_step_factor=lr_step_factor,
             patience=patience,
             min_delta=min_delta,
             checkpoint_every=checkpoint_every,
@@ -158,6 +166,7 @@ class MemoryTrainer:
         self.criterion = criterion
         self.grad_clip = grad_clip
         self.lr_schedule, self.lr_final_ratio = lr_schedule, lr_final_ratio
+        self.lr_step_every, self.lr_step_factor = lr_step_every, lr_step_factor
         self.patience, self.min_delta = patience, min_delta
         self.restore_best = bool(restore_best)
         self._best_weights: dict[str, Tensor] | None = None
@@ -339,9 +348,16 @@ class MemoryTrainer:
         return stop
 
     def _set_lr(self, step: int, total: int | None) -> None:
-        if self.lr_schedule == "constant" or total is None:
+        if self.lr_schedule == "constant" or (total is None and self.lr_schedule == "cosine"):
             return
-        factor = lr_factor(self.lr_schedule, self.lr_final_ratio, step, total)
+        factor = lr_factor(
+            self.lr_schedule,
+            self.lr_final_ratio,
+            step,
+            total or 0,
+            self.lr_step_every,
+            self.lr_step_factor,
+        )
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from nma.errors import UsageError
 
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "step")
 
 
 def check_trainer_arguments(
@@ -21,6 +21,8 @@ def check_trainer_arguments(
     output: Any,
     lr_schedule: Any,
     lr_final_ratio: Any,
+    lr_step_every: Any,
+    lr_step_factor: Any,
     patience: Any,
     min_delta: Any,
     checkpoint_every: Any,
@@ -46,6 +48,8 @@ def check_trainer_arguments(
     if lr_schedule not in SCHEDULES:
         raise UsageError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {lr_schedule!r}.")
     _number("lr_final_ratio", lr_final_ratio, low=0.0, high=1.0)
+    _whole("lr_step_every", lr_step_every, low=1)
+    _number("lr_step_factor", lr_step_factor, low=0.0, high=1.0)
     if patience is not None:
         _whole("patience", patience, low=1, hint=" (or None: no early stopping)")
     _number("min_delta", min_delta, low=0.0)

@@ -221,6 +221,17 @@ def test_cosine_schedule_sets_the_learning_rate_of_each_step() -> None:
     )
 
 
+def test_step_schedule_decays_the_learning_rate_every_k_steps() -> None:
+    model = nn.Linear(8, 8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = MemoryTrainer(model, optimizer, nn.MSELoss(), "cpu", progress=False,
+                            lr_schedule="step", lr_step_every=3, lr_step_factor=0.5)  # fmt: skip
+    seen: list[float] = []
+    optimizer.register_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]["lr"]))
+    trainer.train(delayed_bits(32, 1), epochs=4)  # 8 steps
+    assert seen == pytest.approx([0.1] * 3 + [0.05] * 3 + [0.025] * 2)
+
+
 def test_progress_with_rich_and_in_a_notebook_with_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
     out = io.StringIO()

@@ -15,16 +15,15 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "ge
 class MLPController(Controller):
     """A feed-forward controller: all recurrence lives in the memory (NTM paper, §4).
 
-    ``layers`` linear layers of ``hidden_size`` units, each followed by the
-    activation and, with ``dropout = p > 0``, by dropout in training mode (each unit
-    zeroed with probability ``p``, the others scaled by ``1 / (1 - p)``; Srivastava et
-    al. 2014, "Dropout", JMLR 15, section 10 for the inverted scaling), a fresh mask
-    at every step. It has no state of its own. With ``layers = 0`` it passes its input
-    through unchanged (``output_size = input_size``): the model's interface and output
-    layers then act on the input itself, so a memory's keys and values are linear
-    embeddings of the input, as in End-To-End Memory Networks (Sukhbaatar et al. 2015,
-    section 2.1).
-    """
+    ``layers`` linear layers of ``hidden_size`` units, each followed by the activation
+    and, with ``dropout = p > 0``, by dropout in training mode (Srivastava et al. 2014,
+    "Dropout", JMLR 15: each unit zeroed with probability ``p``; the survivors are
+    scaled by ``1 / (1 - p)`` during training, as ``nn.Dropout`` does, so evaluation
+    needs no rescaling), a fresh mask at every step. It has no state of its own. With
+    ``layers = 0`` it passes its input through unchanged (``output_size = input_size``):
+    the model's interface and output layers then act on the input itself, so a memory's
+    keys and values are linear embeddings of the input, as in End-To-End Memory Networks
+    (Sukhbaatar et al. 2015, section 2.1)."""
 
     class Config(Options):
         hidden_size: int = Field(100, ge=1, description="Units per hidden layer.")

@@ -223,21 +223,34 @@ def test_options_that_cannot_work_are_refused() -> None:
         KVMemory.Config(linear_start_steps=-1)
 
 
+def passthrough_model(memory: KVMemory) -> MemoryModel:
+    """MemN2N's model: a pass-through ``mlp`` (7 inputs) before ``memory``, 5 outputs."""
+    controller = MLPController(MLPController.Config(layers=0), input_size=7)
+    return MemoryModel(controller, memory, output_size=5).double()
+
+
+def step_through(model: MemoryModel, inputs: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """The model stepped one time step at a time: its outputs (T, B, 5) and each step's
+    state."""
+    state, outputs, states = model.initial_state(inputs.shape[1]), [], []
+    for x in inputs.unbind(0):
+        y, state = model.step(x, state)
+        outputs.append(y)
+        states.append(state)
+    return torch.stack(outputs), states
+
+
 def test_model_without_controller_reads_matches_its_steps() -> None:
     torch.manual_seed(3)
     memory = memn2n(controller_reads=False, slots=4)
     assert memory.fed_reads_size() == 0
-    controller = MLPController(MLPController.Config(layers=0), input_size=7)
-    model = MemoryModel(controller, memory, output_size=5).double()
-    assert model.input_size == 7 and controller.output_size == 7
+    model = passthrough_model(memory)
+    assert model.input_size == 7 and model.controller.output_size == 7
     inputs = torch.randn(6, 2, 7, dtype=F64)
     outputs, final = model(inputs)
-    state, stepped = model.initial_state(2), []
-    for x in inputs.unbind(0):
-        y, state = model.step(x, state)
-        stepped.append(y)
-    assert torch.allclose(outputs, torch.stack(stepped), atol=1e-12)
-    assert torch.allclose(final.reads, state.reads, atol=1e-12)
+    stepped, states = step_through(model, inputs)
+    assert torch.allclose(outputs, stepped, atol=1e-12)
+    assert torch.allclose(final.reads, states[-1].reads, atol=1e-12)
     # the interface sees the input alone: the reads never reach the controller
     assert model.interface.in_features == 7
 
@@ -247,19 +260,16 @@ def test_answer_from_reads_feeds_the_head_the_reads_alone() -> None:
     torch.manual_seed(4)
     memory = memn2n(controller_reads=False, slots=4, answer_from_reads=True)
     assert not memory.head_sees_controller
-    controller = MLPController(MLPController.Config(layers=0), input_size=7)
-    model = MemoryModel(controller, memory, output_size=5).double()
+    model = passthrough_model(memory)
     assert model.head.in_features == memory.read_size
     inputs = torch.randn(6, 2, 7, dtype=F64)
     outputs, _ = model(inputs)
-    state, stepped = model.initial_state(2), []
-    for x in inputs.unbind(0):
-        y, state = model.step(x, state)
-        stepped.append(y)
+    stepped, states = step_through(model, inputs)
+    for y, state in zip(stepped, states, strict=True):
         expected = state.reads @ model.head.weight.T + model.head.bias
         assert torch.allclose(y, expected, atol=1e-12)
-    assert torch.allclose(outputs, torch.stack(stepped), atol=1e-12)
-    default = MemoryModel(controller, memn2n(controller_reads=False, slots=4), output_size=5)
+    assert torch.allclose(outputs, stepped, atol=1e-12)
+    default = passthrough_model(memn2n(controller_reads=False, slots=4))
     assert default.head.in_features == 7 + memory.read_size
 
 

@@ -47,7 +47,7 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         config.controller,
         input_size=task.input_size + memory.fed_reads_size(),
     )
-    model = MemoryModel(controller, memory, task.output_size)
+    model = MemoryModel(controller, memory, task.output_size, task.output_channels)
     regularizers = {
         name: _construct(registry, "regularizer", name, options)
         for name, options in config.regularizers.items()

@@ -26,6 +26,10 @@ class Controller(nn.Module):
 
     Config: ClassVar[type[Options]] = Options
     output_size: int
+    passes_input: bool = False
+    """Whether the output is the input unchanged (an ``mlp`` without layers), so that
+    the model's interface layer embeds the input itself: what an output head tied to
+    an input embedding needs (:attr:`nma.Memory.output_embedding`)."""
 
     def __init__(self, config: Options, input_size: int) -> None:
         super().__init__()

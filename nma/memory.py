@@ -64,6 +64,13 @@ class Memory(nn.Module):
     e.g. End-To-End Memory Networks, whose answer is ``W u^{K+1}`` (Sukhbaatar et al.
     2015, eq. 3 with section 2.2)."""
 
+    output_embedding: slice | None = None
+    """Interface rows whose weights are an embedding the output head is tied to
+    (End-To-End Memory Networks' ``W^T = C^K``, Sukhbaatar et al. 2015, section 2.2):
+    the head's row for an output class is the sum of these rows' columns at the input
+    channels that spell the class (:attr:`nma.Task.output_channels`); ``None`` (the
+    default): an untied linear head. See :class:`nma.tied_head.TiedHead`."""
+
     def fed_reads_size(self) -> int:
         """The width the controller's input gains from the reads: ``read_size``, or 0
         without :attr:`reads_to_controller`."""

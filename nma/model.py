@@ -22,8 +22,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from nma.controller import Controller
+from nma.errors import UsageError
 from nma.memory import Memory
 from nma.state import State, map_state
+from nma.tied_head import TiedHead
 
 
 class ModelState(NamedTuple):
@@ -47,17 +49,34 @@ class MemoryModel(nn.Module):
         controller: built with ``input_size = task input + memory.fed_reads_size()``.
         memory: any :class:`nma.Memory`.
         output_size: width of one step's output (the task's ``output_size``).
+        output_channels: the task's :attr:`nma.Task.output_channels`; needed when the
+            memory ties the head to an embedding (:attr:`nma.Memory.output_embedding`),
+            the head is then a :class:`nma.tied_head.TiedHead`.
+
+    Raises:
+        UsageError: when the memory ties the head but the task has no output channels,
+            or the controller does not pass its input through.
     """
 
-    def __init__(self, controller: Controller, memory: Memory, output_size: int) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        memory: Memory,
+        output_size: int,
+        output_channels: list[list[int]] | None = None,
+    ) -> None:
         super().__init__()
         self.controller = controller
         self.memory = memory
         self.interface = nn.Linear(controller.output_size, memory.interface_size)
-        head_inputs = memory.read_size
-        if memory.head_sees_controller:
-            head_inputs += controller.output_size
-        self.head = nn.Linear(head_inputs, output_size)
+        self.head: nn.Linear | TiedHead
+        if memory.output_embedding is not None:
+            self.head = _tied_head(controller, memory, output_size, output_channels)
+        else:
+            head_inputs = memory.read_size
+            if memory.head_sees_controller:
+                head_inputs += controller.output_size
+            self.head = nn.Linear(head_inputs, output_size)
         self.input_size = controller.input_size - memory.fed_reads_size()
         self.output_size = output_size
         self.memory_prefill: State | None = None
@@ -97,7 +116,7 @@ class MemoryModel(nn.Module):
         self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> ModelState:
         """The state before the first step."""
-        param = self.head.weight
+        param = self.interface.weight
         device = device if device is not None else param.device
         dtype = dtype if dtype is not None else param.dtype
         if self.memory_prefill is None:
@@ -168,7 +187,11 @@ class MemoryModel(nn.Module):
 
     def _head(self, hidden: Tensor, reads: Tensor) -> Tensor:
         """``W_o (h ++ r)``, or ``W_o r`` where the memory's reads alone feed the head
-        (:attr:`nma.Memory.head_sees_controller`)."""
+        (:attr:`nma.Memory.head_sees_controller`); ``W_o`` tied to the interface's
+        embedding rows where the memory asks for it (:class:`nma.tied_head.TiedHead`)."""
+        if isinstance(self.head, TiedHead):
+            seen = hidden if self.memory.head_sees_controller else None
+            return self.head(reads, seen, self.interface.weight)
         if self.memory.head_sees_controller:
             return self.head(torch.cat([hidden, reads], dim=-1))
         return self.head(reads)
@@ -237,3 +260,32 @@ class MemoryModel(nn.Module):
             hiddens.append(hidden)
             reads.append(state.reads)
         return torch.stack(hiddens), torch.stack(reads), state
+
+
+def _tied_head(
+    controller: Controller,
+    memory: Memory,
+    output_size: int,
+    output_channels: list[list[int]] | None,
+) -> TiedHead:
+    """The head tied to ``memory.output_embedding``, after checking that the tie means
+    what it says: input channel ``c`` is column ``c`` of the interface layer only when
+    the controller passes its input through unchanged."""
+    name = type(memory).__name__
+    if output_channels is None or len(output_channels) != output_size:
+        raise UsageError(
+            f"{name} ties the output head to an input embedding (MemN2N's W^T = C^K), "
+            "which needs a task that names the input channels spelling each output class "
+            "(Task.output_channels); this task names none. Turn the memory's tie off."
+        )
+    if not controller.passes_input:
+        raise UsageError(
+            f"{name} ties the output head to an input embedding (MemN2N's W^T = C^K), "
+            f"which needs a controller that passes its input through unchanged (an mlp "
+            f"with layers = 0), so that the interface layer embeds the input itself; "
+            f"{type(controller).__name__} does not."
+        )
+    controller_size = controller.output_size if memory.head_sees_controller else 0
+    rows = memory.output_embedding
+    assert rows is not None
+    return TiedHead(output_channels, controller.output_size, rows, controller_size)

@@ -85,6 +85,11 @@ class Task:
     main_metric_mode: ClassVar[Literal["min", "max"]] = "min"
     input_size: int
     output_size: int
+    output_channels: list[list[int]] | None = None
+    """Per output class, the input channels that spell it (a word's channels), or an
+    empty list for a class no input spells; ``None`` (the default) where outputs are not
+    input symbols. A memory that ties the output head to its input embedding
+    (:attr:`nma.Memory.output_embedding`) needs it."""
 
     def __init__(self, config: Options) -> None:
         self.config = config

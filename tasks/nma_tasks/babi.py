@@ -86,6 +86,11 @@ class BabiTask(Task):
     empty memory were there (the paper's "random noise", ``p = 0.1``); ages are capped at
     ``max_sentences - 1``.
 
+    Output channels (:attr:`nma.Task.output_channels`, for a head tied to the input
+    embedding, MemN2N's ``W^T = C^K``): an answer that is one input word is spelled by
+    that word's channel (both blocks with the position encoding); the others (several
+    words, or words no story or question uses, such as ``yes``) by none.
+
     Targets ``(T, B, 2)``, non-zero at the answer step only: the answer's index (-1
     if it is not in the answer vocabulary) and the task number. Mask ``(T, B)``: 1 at
     the answer step only.
@@ -255,6 +260,7 @@ class BabiTask(Task):
         """With ``temporal``: channel ``time_channel + a`` marks a sentence of age ``a``."""
         self.input_size = self.time_channel + (config.max_sentences if config.temporal else 0)
         self.output_size = len(self.answers)
+        self.output_channels = [self._spelling(a) for a in self.answers]
         self._story_ids: dict[int, list[list[int]]] = {}
         self._train = [self._encode(q) for q in train]
         self._held = [self._encode(q) for q in held]
@@ -268,6 +274,18 @@ class BabiTask(Task):
         self._sorted_lengths = lengths[self._by_length]
 
     # --- encoding ---------------------------------------------------------------
+
+    def _spelling(self, answer: str) -> list[int]:
+        """The input channels of an answer that is one story or question word: its
+        word channel, both blocks' with the position encoding (whose two blocks sum to
+        the paper's word embedding, ``(1 - k/d) + k/d = 1``). An answer of several
+        words, or a word that only answers use (``yes``, ``none``), spells nothing."""
+        index = self.word_index.get(answer.lower())
+        if index is None:
+            return []
+        if self.config.sentence_encoding == "position" and self.config.feed == "sentences":
+            return [index, len(self.words) + index]
+        return [index]
 
     def _encode(self, question: Question) -> Encoded:
         story = question.story

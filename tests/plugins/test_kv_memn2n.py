@@ -14,10 +14,12 @@ import torch
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from nma import UsageError
 from nma.cli import app
 from nma.model import MemoryModel
 from nma_plugins.controllers.mlp import MLPController
 from nma_plugins.memories.kv import KVMemory
+from tests.helpers import run_nma
 
 CPU = torch.device("cpu")
 F64 = torch.float64
@@ -304,3 +306,96 @@ def test_the_memn2n_configuration_trains_from_the_cli(tmp_path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and 0 <= summary["eval"]["error"] <= 1
     assert 'hop_embeddings = "adjacent"' in (out / "config.toml").read_text()
+
+
+SPELLING = [[0], [1, 4], [], [6]]  # class 2 is no input word: a free row
+
+
+def tied_model(**options) -> MemoryModel:
+    """The pass-through MemN2N model with ``W^T = C^K``: 7 inputs, 4 answer classes."""
+    memory = memn2n(controller_reads=False, slots=4, write_gate=False, tie_answer=True, **options)
+    controller = MLPController(MLPController.Config(layers=0), input_size=7)
+    return MemoryModel(controller, memory, output_size=4, output_channels=SPELLING).double()
+
+
+@pytest.mark.parametrize("from_reads", [True, False])
+def test_tied_answer_matrix_is_the_last_hops_output_embedding(from_reads: bool) -> None:
+    """The logit of class a is u^{K+1} . sum_{c in a} C^K[:, c] + b_a (MemN2N section 2.2,
+    W^T = C^K), with C^K the interface rows of E^3, read after the interface weights
+    changed (a head that copied them once would miss the change); plus V x where the
+    head sees the controller output too."""
+    torch.manual_seed(5)
+    model = tied_model(answer_from_reads=from_reads)
+    with torch.no_grad():
+        model.interface.weight.normal_()
+        model.interface.bias.zero_()
+    embeddings = model.interface.weight.detach().view(4, 3, 7).tolist()  # E^0..E^3
+    inputs = torch.randn(5, 2, 7, dtype=F64)  # four sentences, then the question
+    outputs, _ = model(inputs)
+    for b in range(2):
+        story, question = inputs[:4, b].tolist(), inputs[4, b].tolist()
+        u = reference_answer_vector(story, question, embeddings, [1.0] * 4)
+        for a, channels in enumerate(SPELLING):
+            if channels:
+                row = [sum(embeddings[3][j][c] for c in channels) for j in range(3)]
+            else:
+                row = model.head.free[a].tolist()
+            bias = float(model.head.bias.detach()[a])
+            logit = sum(r * x for r, x in zip(row, u, strict=True)) + bias
+            if not from_reads:
+                logit += float(model.head.hidden.weight.detach()[a] @ inputs[4, b])
+            assert math.isclose(float(outputs[4, b, a]), logit, abs_tol=1e-12)
+
+
+def test_tied_head_trains_the_embedding_it_answers_with() -> None:
+    """The answer's gradient reaches C^K through the head: with the memory's own path
+    cut (no hops read C^K when its reads are detached), the spelled columns of E^3
+    still get a gradient, the unspelled ones none."""
+    torch.manual_seed(6)
+    model = tied_model(answer_from_reads=True)
+    reads = torch.randn(3, model.memory.read_size, dtype=F64)
+    logits = model._head(torch.zeros(3, 7, dtype=F64), reads)
+    logits.sum().backward()
+    grad = model.interface.weight.grad.view(4, 3, 7)
+    assert grad[:3].abs().sum() == 0  # E^0..E^2 are not the answer matrix
+    spelled = sorted({c for s in SPELLING for c in s})
+    assert (grad[3][:, spelled].abs().sum(dim=0) > 0).all()
+    assert grad[3][:, [2, 3, 5]].abs().sum() == 0
+    assert torch.allclose(grad[3][:, 1], grad[3][:, 4])  # both channels spell class 1
+    assert model.head.free.grad[2].abs().sum() > 0  # the free row trains
+    assert model.head.free.grad[[0, 1, 3]].abs().sum() == 0  # the tied rows have none
+
+
+def test_a_tie_that_cannot_mean_what_it_says_is_refused() -> None:
+    with pytest.raises(ValueError, match="hop_embeddings='adjacent'"):
+        KVMemory(KVMemory.Config(tie_answer=True, hop_embeddings="shared"))
+    memory = memn2n(controller_reads=False, tie_answer=True)
+    layered = MLPController(MLPController.Config(layers=1), input_size=7)
+    with pytest.raises(UsageError, match="passes its input through"):
+        MemoryModel(layered, memory, output_size=4, output_channels=SPELLING)
+    passthrough = MLPController(MLPController.Config(layers=0), input_size=7)
+    with pytest.raises(UsageError, match="Task.output_channels"):
+        MemoryModel(passthrough, memory, output_size=4)
+    with pytest.raises(ValueError, match="input channel 9"):
+        MemoryModel(passthrough, memory, output_size=1, output_channels=[[9]])
+
+
+def test_the_tied_memn2n_trains_resumes_and_refuses_a_task_without_words(tmp_path) -> None:
+    out = tmp_path / "run"
+    tied = [*MEMN2N_CLI, "--set", "memory.tie_answer=true"]
+    tied += ["--set", "memory.answer_from_reads=true"]
+    args = ["run", *tied, "--no-progress", "--device", "cpu", "--out", str(out)]
+    args = [a if a != "train.checkpoint_every=0" else "train.checkpoint_every=2" for a in args]
+    result = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    resumed = CliRunner().invoke(
+        app, ["run", "--resume", str(out), "--steps", "3", "--no-progress"], catch_exceptions=False
+    )
+    assert resumed.exit_code == 0 and "at step 2" in " ".join(resumed.output.split())
+    assert json.loads((out / "summary.json").read_text())["step"] == 3
+    copy = ["run", "--memory", "kv", "--controller", "mlp", "--task", "copy", "--steps", "1"]
+    options = ["controller.layers=0", "memory.hop_embeddings='adjacent'", "memory.read_heads=1"]
+    options.append("memory.tie_answer=true")
+    refused = run_nma(*copy, *[x for o in options for x in ("--set", o)])
+    assert refused.code == 2 and "Task.output_channels" in refused.output
+    assert "Traceback" not in refused.output

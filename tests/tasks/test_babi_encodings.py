@@ -167,3 +167,22 @@ def test_answer_at_the_question_step(feed):
         assert torch.equal(together.inputs[:last, b], expected)
         assert together.inputs[last:, b].abs().sum() == 0
         assert torch.equal(together.targets[last - 1, b], apart.targets[last, b])
+
+
+@pytest.mark.parametrize("encoding", ["bag", "position"])
+def test_output_channels_spell_each_one_word_answer_with_its_input_word(encoding):
+    """An answer that a story or question uses as a word is spelled by that word's
+    channel(s); several-word answers and answer-only words by none."""
+    task = make(tasks=[1, 9, 19], sentence_encoding=encoding)
+    v = len(task.words)
+    channels = dict(zip(task.answers, task.output_channels, strict=True))
+    assert len(task.output_channels) == task.output_size
+    kitchen = task.word_index["kitchen"]
+    assert channels["kitchen"] == ([kitchen, v + kitchen] if encoding == "position" else [kitchen])
+    assert channels["yes"] == [] and channels["n,w"] == []  # "yes" is only ever an answer
+    assert channels["no"] != []  # "no" is a story word ("no longer", task 9)
+    for answer, spelled in channels.items():
+        for c in spelled:
+            assert task.words[c % v] == answer.lower()
+    questions = task.encode_questions(task.train_questions[:50])
+    assert max(c for s in task.output_channels for c in s) < questions.inputs.shape[-1]

@@ -52,6 +52,7 @@ class MLPController(Controller):
     def __init__(self, config: Config, input_size: int) -> None:
         super().__init__(config, input_size)
         self.output_size = config.hidden_size if config.layers else input_size
+        self.passes_input = not config.layers
         layers: list[nn.Module] = []
         size = input_size
         for _ in range(config.layers):

@@ -33,9 +33,10 @@ about), ``controller_reads = false`` keeps the reads out of the controller's nex
 input (the memories are embeddings of the inputs alone; the model then runs the
 memory over whole sequences, :meth:`KVMemory.run_sequence`), and
 ``linear_start_steps`` removes the softmax for the first training batches (linear
-start, section 4.2). With an ``mlp`` controller of ``layers = 0`` (a pass-through),
-every embedding is a linear function of the step's input, as in the paper; see
-docs/memories.md, section kv, for what differs.
+start, section 4.2), and ``tie_answer`` makes the answer matrix the last hop's output
+embedding (``W^T = C^K``, :class:`nma.tied_head.TiedHead`). With an ``mlp`` controller
+of ``layers = 0`` (a pass-through), every embedding is a linear function of the step's
+input, as in the paper; see docs/memories.md, section kv, for what differs.
 
 Shapes use ``B`` for the batch, ``N`` for slots, ``D`` for the key size, ``W`` for
 the value width and ``R`` for read (attention) heads.
@@ -173,6 +174,16 @@ class KVMemory(Memory):
                 "direct path from the question's embedding to the answer."
             ),
         )
+        tie_answer: bool = Field(
+            False,
+            description=(
+                "The output head's answer matrix is the last hop's output embedding, "
+                "W^T = C^K (MemN2N adjacent tying, section 2.2): each answer's row is the "
+                "embedding E^K of the input word(s) that spell it; needs hop_embeddings = "
+                "'adjacent', read_heads == 1, a controller that passes its input through "
+                "(mlp, layers = 0) and a task whose answers are input words (babi)."
+            ),
+        )
         scaled_scores: bool = Field(
             True,
             description=(
@@ -224,6 +235,12 @@ class KVMemory(Memory):
                 "KVMemory with tie_query has one query, the step's key: it needs "
                 f"read_heads == 1 (got {config.read_heads})."
             )
+        if config.tie_answer and (not adjacent or config.read_heads != 1):
+            raise ValueError(
+                "KVMemory with tie_answer ties the answer matrix to the last hop's output "
+                "embedding C^K: it needs hop_embeddings='adjacent' and read_heads == 1 (got "
+                f"hop_embeddings={config.hop_embeddings!r}, read_heads={config.read_heads})."
+            )
         self.slots = config.slots
         self.width = config.width
         self.key_size = config.key_size
@@ -236,6 +253,9 @@ class KVMemory(Memory):
         self.read_size = config.read_heads * config.width
         self.reads_to_controller = config.controller_reads
         self.head_sees_controller = not config.answer_from_reads
+        if config.tie_answer:  # E^K, the last of the K values after the key
+            last = config.key_size + (config.hops - 1) * config.width
+            self.output_embedding = slice(last, last + config.width)
         self.batches_seen = 0
         """Training-mode batches started (:meth:`initial_state` calls) so far: the
         clock of linear start, kept in the ``linear_start_clock`` buffer (checkpoints)."""

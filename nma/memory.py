@@ -96,6 +96,12 @@ class Memory(nn.Module):
         """
         raise NotImplementedError
 
+    def init_interface(self, layer: nn.Linear) -> None:
+        """Initialise the model's interface layer (controller output -> this memory's
+        interface), which the model builds; called once, after ``nn.Linear``'s own
+        initialisation, which the default keeps. A memory whose interface values are
+        embeddings with a published initialisation may set it here."""
+
     def run_sequence(self, interfaces: Tensor, state: State) -> tuple[Tensor, State]:
         """Run ``T`` steps whose interface vectors are all known in advance (a model
         whose reads do not feed the controller, :attr:`reads_to_controller`).

@@ -69,6 +69,7 @@ class MemoryModel(nn.Module):
         self.controller = controller
         self.memory = memory
         self.interface = nn.Linear(controller.output_size, memory.interface_size)
+        memory.init_interface(self.interface)
         self.head: nn.Linear | TiedHead
         if memory.output_embedding is not None:
             self.head = _tied_head(controller, memory, output_size, output_channels)

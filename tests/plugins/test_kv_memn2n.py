@@ -399,3 +399,17 @@ def test_the_tied_memn2n_trains_resumes_and_refuses_a_task_without_words(tmp_pat
     refused = run_nma(*copy, *[x for o in options for x in ("--set", o)])
     assert refused.code == 2 and "Task.output_channels" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_init_std_starts_the_embeddings_as_the_paper_does() -> None:
+    """``init_std = 0.1``: N(0, 0.01) weights and zero biases (MemN2N section 4.2); the
+    default leaves nn.Linear's uniform initialisation, bounded by 1/sqrt(fan_in)."""
+    torch.manual_seed(7)
+    controller = MLPController(MLPController.Config(layers=0), input_size=400)
+    memory = KVMemory(KVMemory.Config(width=50, key_size=50, read_heads=1, init_std=0.1))
+    layer = MemoryModel(controller, memory, output_size=3).interface
+    assert abs(float(layer.weight.std()) - 0.1) < 0.005 and abs(float(layer.weight.mean())) < 0.005
+    assert float(layer.weight.abs().max()) > 0.3 and layer.bias.abs().sum() == 0
+    default = MemoryModel(controller, KVMemory(KVMemory.Config()), output_size=3).interface
+    assert float(default.weight.abs().max()) <= 1 / math.sqrt(400)
+    assert default.bias.abs().sum() > 0

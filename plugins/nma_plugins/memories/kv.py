@@ -48,7 +48,7 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from nma import AddressingFactory, Memory, Options
 from nma_plugins.memories.kv_attention import adjacent_hop_attention, multi_hop_attention
@@ -184,6 +184,15 @@ class KVMemory(Memory):
                 "(mlp, layers = 0) and a task whose answers are input words (babi)."
             ),
         )
+        init_std: float = Field(
+            0.0,
+            ge=0,
+            description=(
+                "With a positive value, the interface layer that computes keys, values "
+                "and queries starts from N(0, init_std^2) weights and zero biases (MemN2N "
+                "section 4.2: sigma = 0.1); 0: nn.Linear's default initialisation."
+            ),
+        )
         scaled_scores: bool = Field(
             True,
             description=(
@@ -261,6 +270,14 @@ class KVMemory(Memory):
         clock of linear start, kept in the ``linear_start_clock`` buffer (checkpoints)."""
         if config.linear_start_steps:
             self.register_buffer("linear_start_clock", torch.zeros((), dtype=torch.int64))
+
+    def init_interface(self, layer: nn.Linear) -> None:
+        """With ``init_std > 0``: ``N(0, init_std^2)`` weights and zero biases for the
+        embeddings (Sukhbaatar et al. 2015, section 4.2); else ``nn.Linear``'s own."""
+        if self.config.init_std > 0:
+            with torch.no_grad():
+                layer.weight.normal_(0.0, self.config.init_std)
+                layer.bias.zero_()
 
     @property
     def linear(self) -> bool:

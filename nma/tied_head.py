@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from nma.errors import UsageError
+
 
 class TiedHead(nn.Module):
     """The output layer ``y = W r (+ V h) + b`` with ``W`` built from embedding columns.
@@ -35,6 +37,9 @@ class TiedHead(nn.Module):
         rows: the interface rows that hold the tied embedding (``D`` of them).
         controller_size: the width of the controller output the head also reads
             (``V h``, untied), or 0 when it reads the memory's reads alone.
+
+    Raises:
+        UsageError: for a channel outside ``0 .. input_size - 1``.
 
     Shapes: ``reads`` ``(..., D)``, ``hidden`` ``(..., controller_size)``, output
     ``(..., len(channels))``.
@@ -50,9 +55,10 @@ class TiedHead(nn.Module):
         for a, chans in enumerate(channels):
             for c in chans:
                 if not 0 <= c < input_size:
-                    raise ValueError(
-                        f"output class {a} is spelled by input channel {c}, outside the "
-                        f"{input_size} channels the tied embedding reads"
+                    raise UsageError(
+                        f"The task spells output class {a} with input channel {c}, "
+                        f"outside the {input_size} channels the tied embedding reads: its "
+                        "output_channels do not match its input_size (a bug in the task)."
                     )
                 spelling[a, c] += 1.0
         free = torch.tensor([not chans for chans in channels], dtype=torch.float32)

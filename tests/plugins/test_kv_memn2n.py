@@ -376,7 +376,7 @@ def test_a_tie_that_cannot_mean_what_it_says_is_refused() -> None:
     passthrough = MLPController(MLPController.Config(layers=0), input_size=7)
     with pytest.raises(UsageError, match="Task.output_channels"):
         MemoryModel(passthrough, memory, output_size=4)
-    with pytest.raises(ValueError, match="input channel 9"):
+    with pytest.raises(UsageError, match="input channel 9"):
         MemoryModel(passthrough, memory, output_size=1, output_channels=[[9]])
 
 

@@ -40,14 +40,18 @@ def memn2n(**options) -> KVMemory:
     return KVMemory(KVMemory.Config(**{**base, **options})).double()
 
 
-def reference_answer_vector(sentences, question, embeddings, presence, linear=False, scaled=True):
+def reference_answer_vector(
+    sentences, question, embeddings, presence, linear=False, scaled=True, gates=None
+):
     """u^{K+1} of MemN2N for one story (plain Python floats).
 
     ``embeddings[k]`` maps an input vector to E^k; A^k = E^{k-1}, C^k = E^k (adjacent
     tying), B = A^1 = E^0; p_i = softmax_i(m_i e^{u . a_i / sqrt(d)}) (eq. 1, with the
     memory's presence m_i as a prior and the scaled dot product; the paper's plain
     u . a_i when not ``scaled``), or m_i u . a_i / sqrt(d) without the softmax (linear
-    start); o = sum_i p_i c_i (eq. 2); u^{k+1} = u^k + o^k.
+    start); o = sum_i p_i c_i (eq. 2); u^{k+1} = u^k + o^k, or with ``gates`` (per hop a
+    weight matrix and a bias, as lists) Liu & Perez's gated update
+    u^{k+1} = o^k T^k + u^k (1 - T^k), T^k = sigmoid(W^k u^k + b^k).
     """
 
     def embed(k, x):
@@ -67,7 +71,15 @@ def reference_answer_vector(sentences, question, embeddings, presence, linear=Fa
             raw = [m * math.exp(s - top) for m, s in zip(presence, scores, strict=True)]
             p = [r / sum(raw) for r in raw]
         o = [sum(p[i] * c[i][j] for i in range(len(c))) for j in range(d)]
-        u = [x + y for x, y in zip(u, o, strict=True)]
+        if gates is None:
+            u = [x + y for x, y in zip(u, o, strict=True)]
+        else:
+            weight, bias = gates[0][k - 1], gates[1][k - 1]
+            t = [
+                1 / (1 + math.exp(-(sum(w * x for w, x in zip(row, u, strict=True)) + b)))
+                for row, b in zip(weight, bias, strict=True)
+            ]
+            u = [y * g + x * (1 - g) for x, y, g in zip(u, o, t, strict=True)]
     return u
 
 
@@ -413,3 +425,53 @@ def test_init_std_starts_the_embeddings_as_the_paper_does() -> None:
     default = MemoryModel(controller, KVMemory(KVMemory.Config()), output_size=3).interface
     assert float(default.weight.abs().max()) <= 1 / math.sqrt(400)
     assert default.bias.abs().sum() > 0
+
+
+@pytest.mark.parametrize("embeddings", ["adjacent", "shared"])
+def test_gated_hops_are_liu_and_perezs_update(embeddings: str) -> None:
+    """With ``hop_gates`` the question's read is u^{K+1} of the gated update (Gated
+    End-to-End Memory Networks, section 3), against float64 from the equations; the
+    shared form is the adjacent one with every E^k equal to the key and value."""
+    torch.manual_seed(8)
+    memory = memn2n(hop_gates=True, write_gate=False, hop_embeddings=embeddings)
+    with torch.no_grad():
+        memory.gate_bias.normal_()  # starts at 0; any value must work
+    assert memory.gate_weight.shape == (3, 3, 3) and memory.gate_bias.shape == (3, 3)
+    features = 5
+    shared = torch.randn(3, features).tolist()
+    table = torch.randn(4, 3, features).tolist() if embeddings == "adjacent" else [shared] * 4
+    inputs = torch.randn(7, 2, features, dtype=F64)  # six sentences, then the question
+    if embeddings == "adjacent":
+        interfaces = story_interfaces(memory, inputs, table, None)
+    else:  # key and value: the same embedding
+        interfaces = story_interfaces(memory, inputs, [shared, shared], None)
+    state = memory.initial_state(2, CPU, F64)
+    for interface in interfaces.unbind(0):
+        read, state = memory(interface, state)
+    gates = (memory.gate_weight.tolist(), memory.gate_bias.tolist())
+    for b in range(2):
+        expected = reference_answer_vector(
+            inputs[:6, b].tolist(), inputs[6, b].tolist(), table, [1.0] * 6, gates=gates
+        )
+        assert torch.allclose(read[b], torch.tensor(expected, dtype=F64), atol=1e-12)
+    ungated = memn2n(write_gate=False, hop_embeddings=embeddings)
+    plain, state = None, ungated.initial_state(2, CPU, F64)
+    for interface in interfaces.unbind(0):
+        plain, state = ungated(interface, state)
+    assert not torch.allclose(read, plain)  # the gates change the read
+
+
+def test_gated_hops_run_over_a_sequence_as_step_by_step_and_train() -> None:
+    torch.manual_seed(9)
+    memory = memn2n(hop_gates=True, slots=4, hops=2)
+    x = torch.randn(6, 2, memory.interface_size, dtype=F64, requires_grad=True)
+    reads, _ = memory.run_sequence(x, memory.initial_state(2, CPU, F64))
+    state, stepped = memory.initial_state(2, CPU, F64), []
+    for interface in x.unbind(0):
+        read, state = memory(interface, state)
+        stepped.append(read)
+    assert torch.allclose(reads, torch.stack(stepped), atol=1e-12)
+    reads.sum().backward()
+    assert memory.gate_weight.grad.abs().sum() > 0 and memory.gate_bias.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="key_size == width"):
+        KVMemory(KVMemory.Config(hop_gates=True, key_size=4, width=3))

@@ -31,12 +31,14 @@ query from its own first embedding (``B = A^1``), ``read_before_write`` reads th
 memory as it was before the step (the question is not in the memory it is asked
 about), ``controller_reads = false`` keeps the reads out of the controller's next
 input (the memories are embeddings of the inputs alone; the model then runs the
-memory over whole sequences, :meth:`KVMemory.run_sequence`), and
+memory over whole sequences, :meth:`KVMemory.run_sequence`),
 ``linear_start_steps`` removes the softmax for the first training batches (linear
 start, section 4.2), and ``tie_answer`` makes the answer matrix the last hop's output
 embedding (``W^T = C^K``, :class:`nma.tied_head.TiedHead`). With an ``mlp`` controller
 of ``layers = 0`` (a pass-through), every embedding is a linear function of the step's
 input, as in the paper; see docs/memories.md, section kv, for what differs.
+``hop_gates`` replaces the additive hop update by a learned gate (Gated End-to-End
+Memory Networks, Liu & Perez 2017, section 3).
 
 Shapes use ``B`` for the batch, ``N`` for slots, ``D`` for the key size, ``W`` for
 the value width and ``R`` for read (attention) heads.
@@ -44,6 +46,7 @@ the value width and ``R`` for read (attention) heads.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -97,8 +100,8 @@ class KVMemory(Memory):
     interface layer), which plays the part of Vaswani et al.'s learned projections; the
     memory adds none of its own (see docs/memories.md, section kv). A step returns the
     heads' reads concatenated, ``read_size = R W``: per head the sum of its hops'
-    outputs, ``o^1`` for one hop, plus its query ``u^1`` with ``read_query`` (so
-    ``u^{K+1}``).
+    outputs, ``o^1`` for one hop (with ``hop_gates``, ``u^{K+1} - u^1`` of the gated
+    updates), plus its query ``u^1`` with ``read_query`` (so ``u^{K+1}``).
 
     Args:
         config: a :class:`KVMemory.Config`.
@@ -141,6 +144,15 @@ class KVMemory(Memory):
                 "shared: one key and one value per slot, read at every hop (layer-wise "
                 "tying with H = I); adjacent: K + 1 embeddings per slot, hop k scoring with "
                 "E^{k-1} and reading E^k (MemN2N adjacent tying, A^{k+1} = C^k); needs "
+                "key_size == width."
+            ),
+        )
+        hop_gates: bool = Field(
+            False,
+            description=(
+                "Gated hops (Liu & Perez 2017, Gated End-to-End Memory Networks): "
+                "u^{k+1} = o^k * T^k + u^k * (1 - T^k), T^k = sigmoid(W_T^k u^k + b_T^k), a "
+                "learned D x D gate per hop, instead of u^{k+1} = u^k + o^k; needs "
                 "key_size == width."
             ),
         )
@@ -232,11 +244,12 @@ class KVMemory(Memory):
     def __init__(self, config: Config, addressing: AddressingFactory | None = None) -> None:
         super().__init__(config, addressing)
         adjacent = config.hop_embeddings == "adjacent"
-        if (config.hops > 1 or config.read_query or adjacent) and config.key_size != config.width:
+        mixes = config.hops > 1 or config.read_query or adjacent or config.hop_gates
+        if mixes and config.key_size != config.width:
             raise ValueError(
-                "KVMemory with hops > 1, read_query or hop_embeddings='adjacent' needs "
-                "key_size == width: the next hop's query and the read_query read are u + o, "
-                "a query plus a value, and adjacent hops use a value as the next key (got "
+                "KVMemory with hops > 1, read_query, hop_gates or hop_embeddings='adjacent' "
+                "needs key_size == width: the next hop's query and the read_query read mix "
+                "a query and a value, and adjacent hops use a value as the next key (got "
                 f"key_size={config.key_size}, width={config.width})."
             )
         if config.tie_query and config.read_heads != 1:
@@ -265,6 +278,10 @@ class KVMemory(Memory):
         if config.tie_answer:  # E^K, the last of the K values after the key
             last = config.key_size + (config.hops - 1) * config.width
             self.output_embedding = slice(last, last + config.width)
+        if config.hop_gates:  # W_T^k, b_T^k of hop k at index k - 1
+            d, bound = config.key_size, 1.0 / math.sqrt(config.key_size)
+            self.gate_weight = nn.Parameter(torch.empty(config.hops, d, d).uniform_(-bound, bound))
+            self.gate_bias = nn.Parameter(torch.zeros(config.hops, d))
         self.batches_seen = 0
         """Training-mode batches started (:meth:`initial_state` calls) so far: the
         clock of linear start, kept in the ``linear_start_clock`` buffer (checkpoints)."""
@@ -458,17 +475,18 @@ class KVMemory(Memory):
         last hop's attention weights ``(B, R, N)`` over the given slots; ``presence``
         is ``(B, N)`` or, one row per head, ``(B, R, N)``."""
         c = self.config
+        gates = (self.gate_weight, self.gate_bias) if c.hop_gates else None
         if c.hop_embeddings == "adjacent":
             b, n = keys.shape[:2]
             embeddings = torch.cat(
                 [keys.unsqueeze(2), values.reshape(b, n, c.hops, self.width)], dim=2
             )  # (B, N, K + 1, D)
             reads, weights = adjacent_hop_attention(
-                queries, embeddings, presence, c.hops, c.eps, self.linear, c.scaled_scores
+                queries, embeddings, presence, c.hops, c.eps, self.linear, c.scaled_scores, gates
             )
         else:
             reads, weights = multi_hop_attention(
-                queries, keys, values, presence, c.hops, c.eps, self.linear, c.scaled_scores
+                queries, keys, values, presence, c.hops, c.eps, self.linear, c.scaled_scores, gates
             )
         if c.read_query:
             reads = reads + queries  # u^{K+1} = u^1 + sum_k o^k

@@ -24,6 +24,12 @@ holds ``K + 1`` embeddings ``E^0(i), ..., E^K(i)`` of its input; hop ``k`` score
 ``A^k = E^{k-1}`` and reads ``C^k = E^k``, so the output embedding of a hop is the input
 embedding of the next (:func:`adjacent_hop_attention`).
 
+Gated hops (Liu & Perez 2017, "Gated End-to-End Memory Networks", EACL, section 3):
+instead of ``u^{k+1} = u^k + o^k``, a gate ``T^k = sigmoid(W_T^k u^k + b_T^k)``, one
+``(W_T^k, b_T^k)`` per hop, mixes the hop's output into the query,
+``u^{k+1} = o^k * T^k + u^k * (1 - T^k)`` (elementwise), so a hop may replace what the
+query asked for by what it found (:func:`gated_update`).
+
 Linear start (Sukhbaatar et al. 2015, section 4.2, "LS"): the softmax of every hop is
 removed, ``a_h(i) = m(i) q_h . K(i) / sqrt(d_k)`` on the present slots (0 elsewhere),
 which makes the read linear in the memory; training puts the softmax back later.
@@ -96,6 +102,20 @@ def masked_attention(
     return torch.matmul(weights, values), weights
 
 
+HopGates = tuple[Tensor, Tensor]
+"""``(weight, bias)`` of gated hops: ``(K, D, D)`` and ``(K, D)``, hop ``k``'s
+``W_T^k`` and ``b_T^k`` at index ``k - 1``."""
+
+
+def gated_update(query: Tensor, output: Tensor, gates: HopGates, hop: int) -> Tensor:
+    """``u^{k+1} = o^k * T^k + u^k * (1 - T^k)``, ``T^k = sigmoid(W_T^k u^k + b_T^k)``
+    (Liu & Perez 2017, section 3) for hop ``k = hop`` (from 1); ``query`` and ``output``
+    are ``(B, H, D)``."""
+    weight, bias = gates
+    gate = torch.sigmoid(torch.matmul(query, weight[hop - 1].T) + bias[hop - 1])
+    return output * gate + query * (1 - gate)
+
+
 def multi_hop_attention(
     queries: Tensor,
     keys: Tensor,
@@ -105,6 +125,7 @@ def multi_hop_attention(
     eps: float,
     linear: bool = False,
     scaled: bool = True,
+    gates: HopGates | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``hops`` rounds of :func:`masked_attention` with ``u^{k+1} = u^k + o^k``.
 
@@ -117,12 +138,16 @@ def multi_hop_attention(
         eps: see :func:`masked_attention`.
         linear: see :func:`masked_attention` (linear start).
         scaled: see :func:`masked_attention`.
+        gates: with gated hops (:func:`gated_update`), their ``(W_T, b_T)``.
 
     Returns:
         ``(reads, weights)``: ``(B, H, W)`` the sum of the hops' outputs
-        ``o^1 + ... + o^K = u^{K+1} - u^1`` (``o^1`` for one hop), and ``(B, H, N)``
-        the attention weights of the last hop.
+        ``o^1 + ... + o^K = u^{K+1} - u^1`` (``o^1`` for one hop; with ``gates``,
+        ``u^{K+1} - u^1`` of the gated updates), and ``(B, H, N)`` the attention
+        weights of the last hop.
     """
+    if gates is not None:
+        return _gated_hops(queries, [(keys, values)] * hops, presence, eps, linear, scaled, gates)
     query = queries
     output, weights = masked_attention(query, keys, values, presence, eps, linear, scaled)
     reads = output
@@ -141,6 +166,7 @@ def adjacent_hop_attention(
     eps: float,
     linear: bool = False,
     scaled: bool = True,
+    gates: HopGates | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``hops`` rounds of :func:`masked_attention` with adjacent weight tying.
 
@@ -156,11 +182,16 @@ def adjacent_hop_attention(
         eps: see :func:`masked_attention`.
         linear: see :func:`masked_attention` (linear start).
         scaled: see :func:`masked_attention`.
+        gates: with gated hops (:func:`gated_update`), their ``(W_T, b_T)``.
 
     Returns:
-        ``(reads, weights)``: ``(B, H, D)`` ``o^1 + ... + o^K`` and ``(B, H, N)`` the
-        attention weights of the last hop.
+        ``(reads, weights)``: ``(B, H, D)`` ``o^1 + ... + o^K`` (with ``gates``,
+        ``u^{K+1} - u^1`` of the gated updates) and ``(B, H, N)`` the attention weights
+        of the last hop.
     """
+    if gates is not None:
+        pairs = [(embeddings[:, :, k - 1], embeddings[:, :, k]) for k in range(1, hops + 1)]
+        return _gated_hops(queries, pairs, presence, eps, linear, scaled, gates)
     query = queries
     reads = torch.zeros_like(queries)
     weights = queries.new_zeros(queries.shape[0], queries.shape[1], embeddings.shape[1])
@@ -170,3 +201,22 @@ def adjacent_hop_attention(
         reads = reads + output
         query = query + output
     return reads, weights
+
+
+def _gated_hops(
+    queries: Tensor,
+    pairs: list[tuple[Tensor, Tensor]],
+    presence: Tensor,
+    eps: float,
+    linear: bool,
+    scaled: bool,
+    gates: HopGates,
+) -> tuple[Tensor, Tensor]:
+    """Hops over the ``(keys, values)`` of ``pairs`` (one pair a hop) with
+    :func:`gated_update`: ``u^{K+1} - u^1`` and the last hop's weights."""
+    query = queries
+    weights = queries.new_zeros(queries.shape[0], queries.shape[1], pairs[0][0].shape[1])
+    for k, (keys, values) in enumerate(pairs, start=1):  # hops are sequential by definition
+        output, weights = masked_attention(query, keys, values, presence, eps, linear, scaled)
+        query = gated_update(query, output, gates, k)
+    return query - queries, weights

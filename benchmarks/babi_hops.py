@@ -66,6 +66,7 @@ def main() -> None:
                 k,
                 c.eps,
                 scaled=c.scaled_scores,
+                gates=(memory.gate_weight, memory.gate_bias) if c.hop_gates else None,
             )
             w = weights[0, 0]
             support[bool(right[b])][k - 1] += float(w[supporting].sum())

@@ -8,7 +8,9 @@ Usage::
 Runs the command in a fresh run directory, times it, and writes
 ``benchmarks/results/NAME.md`` (the command, the machine, the held-out curve of
 the task's metrics against the step, the wall time) and ``NAME.json`` (the same
-as data).
+as data), with the training curve: the logged training batches' loss and accuracy
+averaged over each window between two evaluations, the figure the End-to-End Memory
+Networks paper selects its best run by ("the lowest training error").
 """
 
 from __future__ import annotations
@@ -23,6 +25,20 @@ from machine import machine
 from nma_command import run_nma, split_argv
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def training_windows(records: list[dict], evals: list[dict]) -> list[dict]:
+    """Per evaluation, the mean of each logged training metric over the steps since the
+    previous evaluation, with ``batches``, how many logged batches it averages."""
+    windows, start = [], 0
+    for ev in evals:
+        batch = [r for r in records if r["split"] == "train" and start < r["step"] <= ev["step"]]
+        keys = [k for k in (batch[0] if batch else {}) if k not in ("step", "split")]
+        window = {"step": ev["step"], "batches": len(batch)}
+        window.update({k: sum(r[k] for r in batch) / len(batch) for k in keys})
+        windows.append(window)
+        start = ev["step"]
+    return windows
 
 
 def main(argv: list[str]) -> int:
@@ -67,6 +83,19 @@ def main(argv: list[str]) -> int:
     ]
     for r in evals:
         lines.append(f"| {r['step']} | " + " | ".join(f"{r[k]:.4g}" for k in metrics) + " |")
+    train = training_windows(records, evals)
+    shown_train = [k for k in ("loss", "accuracy") if train and k in train[-1]]
+    if shown_train:
+        lines += [
+            "",
+            "Training curve (the logged training batches, averaged since the evaluation before):",
+            "",
+            "| step | batches | " + " | ".join(shown_train) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in shown_train) + " |",
+        ]
+        for w in train:
+            values = " | ".join(f"{w[k]:.4g}" for k in shown_train)
+            lines.append(f"| {w['step']} | {w['batches']} | {values} |")
     lines += ["", "Resolved configuration:", "", "```toml", config.rstrip(), "```", ""]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")
@@ -75,6 +104,7 @@ def main(argv: list[str]) -> int:
         "machine": machine(),
         "wall_seconds": wall,
         "curve": evals,
+        "train_curve": train,
         "final": summary,
     }
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -29,13 +29,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def training_windows(records: list[dict], evals: list[dict]) -> list[dict]:
     """Per evaluation, the mean of each logged training metric over the steps since the
-    previous evaluation, with ``batches``, how many logged batches it averages."""
+    previous evaluation, with ``batches``, how many logged batches it averages. A metric
+    some batches lack (bAbI's per-task errors, for tasks a batch did not draw) is the
+    mean over the batches that have it."""
     windows, start = [], 0
     for ev in evals:
         batch = [r for r in records if r["split"] == "train" and start < r["step"] <= ev["step"]]
-        keys = [k for k in (batch[0] if batch else {}) if k not in ("step", "split")]
-        window = {"step": ev["step"], "batches": len(batch)}
-        window.update({k: sum(r[k] for r in batch) / len(batch) for k in keys})
+        window: dict = {"step": ev["step"], "batches": len(batch)}
+        keys = dict.fromkeys(k for r in batch for k in r if k not in ("step", "split"))
+        for key in keys:
+            values = [r[key] for r in batch if isinstance(r.get(key), (int, float))]
+            if values:
+                window[key] = sum(values) / len(values)
         windows.append(window)
         start = ev["step"]
     return windows

@@ -162,6 +162,27 @@ def test_dnc_float32_agrees_with_float64() -> None:
         assert torch.allclose(g.double(), e, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("slots", [37, 64])
+def test_dnc_float32_gradients_agree_with_float64(slots: int) -> None:
+    """The float32 kernels' gradients, whose link loops run eight floats a vector in
+    blocks of four rows: with 37 slots every loop has a remainder of rows and of
+    columns, with 64 none."""
+    inputs = dnc_inputs(3, 2, slots, 16, seed=3)
+    singles = [value.detach().float().requires_grad_() for value in inputs]
+
+    def grads(values: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        outputs = NativeDNCStep.apply(*values, 1e-6, 1e-6, 1e-6)
+        loss = sum(
+            (out * torch.linspace(-1, 2, out.numel(), dtype=out.dtype).view_as(out)).sin().sum()
+            for out in outputs
+        )
+        return torch.autograd.grad(loss, values)
+
+    for got, want in zip(grads(singles), grads(inputs), strict=True):
+        assert got.dtype == torch.float32
+        assert torch.allclose(got.double(), want, rtol=1e-4, atol=1e-4)
+
+
 def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NMA_NATIVE", "0")
     native.native_available.cache_clear()

@@ -31,32 +31,44 @@ T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
 }
 
-// Partial sums in four independent 32-byte vectors (GCC vector extensions, so that the
-// compiler neither spills them nor runs the short loops in scalars): with one vector
-// every step waits for the previous fused multiply-add (a four-cycle chain), which ran
-// long products at a quarter of the core's rate. (An `omp simd` reduction here went
-// through the stack on every iteration.)
+// A 32-byte vector of T (eight floats, four doubles) with GCC's vector extensions, so
+// that the compiler neither spills short loops' partial sums nor runs them in scalars;
+// loads and stores through memcpy, which compiles to unaligned vector moves.
+template <typename T>
+struct Vector {
+  typedef T Type __attribute__((vector_size(32)));
+  static constexpr int64_t kLanes = 32 / sizeof(T);
+  static Type load(const T* p) {
+    Type v;
+    std::memcpy(&v, p, sizeof(Type));
+    return v;
+  }
+  static void store(T* p, const Type& v) { std::memcpy(p, &v, sizeof(Type)); }
+  static T sum(const Type& v) {
+    T acc = 0;
+    for (int64_t l = 0; l < kLanes; ++l) acc += v[l];
+    return acc;
+  }
+};
+
+// Partial sums in four independent vectors: with one vector every step waits for the
+// previous fused multiply-add (a four-cycle chain), which ran long products at a
+// quarter of the core's rate. (An `omp simd` reduction here went through the stack on
+// every iteration.)
 template <typename T>
 T dot(const T* a, const T* b, int64_t n) {
-  typedef T Vec __attribute__((vector_size(32)));
-  constexpr int64_t kLanes = 32 / sizeof(T);
-  auto load = [](const T* p) {
-    Vec v;
-    std::memcpy(&v, p, sizeof(Vec));
-    return v;
-  };
-  Vec s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  using V = Vector<T>;
+  constexpr int64_t kLanes = V::kLanes;
+  typename V::Type s0 = {}, s1 = {}, s2 = {}, s3 = {};
   int64_t j = 0;
   for (; j + 4 * kLanes <= n; j += 4 * kLanes) {
-    s0 += load(a + j) * load(b + j);
-    s1 += load(a + j + kLanes) * load(b + j + kLanes);
-    s2 += load(a + j + 2 * kLanes) * load(b + j + 2 * kLanes);
-    s3 += load(a + j + 3 * kLanes) * load(b + j + 3 * kLanes);
+    s0 += V::load(a + j) * V::load(b + j);
+    s1 += V::load(a + j + kLanes) * V::load(b + j + kLanes);
+    s2 += V::load(a + j + 2 * kLanes) * V::load(b + j + 2 * kLanes);
+    s3 += V::load(a + j + 3 * kLanes) * V::load(b + j + 3 * kLanes);
   }
-  for (; j + kLanes <= n; j += kLanes) s0 += load(a + j) * load(b + j);
-  s0 = (s0 + s1) + (s2 + s3);
-  T acc = 0;
-  for (int64_t l = 0; l < kLanes; ++l) acc += s0[l];
+  for (; j + kLanes <= n; j += kLanes) s0 += V::load(a + j) * V::load(b + j);
+  T acc = V::sum((s0 + s1) + (s2 + s3));
   for (; j < n; ++j) acc += a[j] * b[j];
   return acc;
 }

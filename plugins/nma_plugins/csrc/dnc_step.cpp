@@ -106,6 +106,176 @@ inline void link_row(const T* l, const T* write, const T* precedence, int64_t N,
   out[i] = 0;
 }
 
+// Rows of L_t per block in the forward pass's direction loop.
+constexpr int64_t kLinkBlock = 4;
+
+// Both directions of one read head over `count` (at most kLinkBlock) consecutive rows
+// i0.. of L_t, `rows`: b[j] += sum_k w[i0 + k] L_t(i0 + k, j) and
+// f[i0 + k] = L_t(i0 + k) . w. A full block reads each element of the rows once for both, and loads and stores
+// b once per four rows (once per row made b's accumulation the forward pass's costliest
+// loop); the four rows' dot products are four independent chains of vector sums.
+template <typename T>
+inline void directions_block(const T* rows, const T* w, int64_t i0, int64_t count, int64_t N,
+                             T* b, T* f) {
+  if (count < kLinkBlock) {
+    for (int64_t i = i0; i < i0 + count; ++i) {
+      const T* row = rows + (i - i0) * N;
+      const T wi = w[i];
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) b[j] += wi * row[j];
+      f[i] = dot(row, w, N);
+    }
+    return;
+  }
+  using V = Vector<T>;
+  using Vec = typename V::Type;
+  constexpr int64_t kLanes = V::kLanes;
+  const T w0 = w[i0], w1 = w[i0 + 1], w2 = w[i0 + 2], w3 = w[i0 + 3];
+  const T *r0 = rows, *r1 = rows + N, *r2 = rows + 2 * N, *r3 = rows + 3 * N;
+  Vec f0 = {}, f1 = {}, f2 = {}, f3 = {};
+  int64_t j = 0;
+  for (; j + kLanes <= N; j += kLanes) {
+    const Vec a0 = V::load(r0 + j), a1 = V::load(r1 + j);
+    const Vec a2 = V::load(r2 + j), a3 = V::load(r3 + j);
+    const Vec wj = V::load(w + j);
+    V::store(b + j, V::load(b + j) + ((w0 * a0 + w1 * a1) + (w2 * a2 + w3 * a3)));
+    f0 += a0 * wj;
+    f1 += a1 * wj;
+    f2 += a2 * wj;
+    f3 += a3 * wj;
+  }
+  T sums[kLinkBlock] = {V::sum(f0), V::sum(f1), V::sum(f2), V::sum(f3)};
+  for (; j < N; ++j) {
+    b[j] += (w0 * r0[j] + w1 * r1[j]) + (w2 * r2[j] + w3 * r3[j]);
+    sums[0] += r0[j] * w[j];
+    sums[1] += r1[j] * w[j];
+    sums[2] += r2[j] * w[j];
+    sums[3] += r3[j] * w[j];
+  }
+  for (int64_t k = 0; k < kLinkBlock; ++k) f[i0 + k] = sums[k];
+}
+
+// The backward pass of directions_block for one read head over `count` (at most
+// kLinkBlock) rows i0.. of L_t, `lt` (count, N), with g_f = `gf` and g_b = `gb`:
+// G's rows `gl` (count, N) gain g_f(i) w^r + w^r(i) g_b; the gradient at w^r, `gp`,
+// gains g_f(i) L_t(i) (from f_i = L_t(i) . w^r) and, at i, g_b . L_t(i) (from
+// b = w^r L_t). A full block loads and stores `gp` once per four rows, and its four
+// dot products are independent chains.
+template <typename T>
+inline void directions_backward_block(const T* lt, const T* w, const T* gb, const T* gf,
+                                      int64_t i0, int64_t count, int64_t N, T* gl, T* gp) {
+  if (count < kLinkBlock) {
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t i = i0 + k;
+      const T gfi = gf[i], wri = w[i];
+      const T* ltk = lt + k * N;
+      T* glk = gl + k * N;
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) {
+        glk[j] += gfi * w[j] + wri * gb[j];
+        gp[j] += gfi * ltk[j];
+      }
+      gp[i] += dot(gb, ltk, N);
+    }
+    return;
+  }
+  using V = Vector<T>;
+  using Vec = typename V::Type;
+  constexpr int64_t kLanes = V::kLanes;
+  const T f0 = gf[i0], f1 = gf[i0 + 1], f2 = gf[i0 + 2], f3 = gf[i0 + 3];
+  const T w0 = w[i0], w1 = w[i0 + 1], w2 = w[i0 + 2], w3 = w[i0 + 3];
+  const T *l0 = lt, *l1 = lt + N, *l2 = lt + 2 * N, *l3 = lt + 3 * N;
+  T *g0 = gl, *g1 = gl + N, *g2 = gl + 2 * N, *g3 = gl + 3 * N;
+  Vec d0 = {}, d1 = {}, d2 = {}, d3 = {};
+  int64_t j = 0;
+  for (; j + kLanes <= N; j += kLanes) {
+    const Vec a0 = V::load(l0 + j), a1 = V::load(l1 + j);
+    const Vec a2 = V::load(l2 + j), a3 = V::load(l3 + j);
+    const Vec wj = V::load(w + j), bj = V::load(gb + j);
+    V::store(g0 + j, V::load(g0 + j) + (f0 * wj + w0 * bj));
+    V::store(g1 + j, V::load(g1 + j) + (f1 * wj + w1 * bj));
+    V::store(g2 + j, V::load(g2 + j) + (f2 * wj + w2 * bj));
+    V::store(g3 + j, V::load(g3 + j) + (f3 * wj + w3 * bj));
+    V::store(gp + j, V::load(gp + j) + ((f0 * a0 + f1 * a1) + (f2 * a2 + f3 * a3)));
+    d0 += bj * a0;
+    d1 += bj * a1;
+    d2 += bj * a2;
+    d3 += bj * a3;
+  }
+  T sums[kLinkBlock] = {V::sum(d0), V::sum(d1), V::sum(d2), V::sum(d3)};
+  for (; j < N; ++j) {
+    g0[j] += f0 * w[j] + w0 * gb[j];
+    g1[j] += f1 * w[j] + w1 * gb[j];
+    g2[j] += f2 * w[j] + w2 * gb[j];
+    g3[j] += f3 * w[j] + w3 * gb[j];
+    gp[j] += (f0 * l0[j] + f1 * l1[j]) + (f2 * l2[j] + f3 * l3[j]);
+    sums[0] += gb[j] * l0[j];
+    sums[1] += gb[j] * l1[j];
+    sums[2] += gb[j] * l2[j];
+    sums[3] += gb[j] * l3[j];
+  }
+  for (int64_t k = 0; k < kLinkBlock; ++k) gp[i0 + k] += sums[k];
+}
+
+// (B8) for `count` (at most kLinkBlock) rows i0.. of G, `gl` (count, N), and of
+// L_{t-1}, `l` (count, N): with L_t(i, j) = (1 - w_i - w_j) L(i, j) + w_i p_j, the
+// gradient at the write weighting `g_w` gains sum_j G(i, j) (p_j - L(i, j)) at i and
+// -G(i, j) L(i, j) at j, and the one at the precedence `g_prec` gains G(i, j) w_i at j.
+// A full block loads and stores `g_w` and `g_prec` once per four rows, and its four
+// sums at i are independent chains.
+template <typename T>
+inline void link_write_backward_block(const T* gl, const T* l, const T* precedence,
+                                      const T* write, int64_t i0, int64_t count, int64_t N,
+                                      T* g_w, T* g_prec) {
+  if (count < kLinkBlock) {
+    for (int64_t k = 0; k < count; ++k) {
+      const T* glk = gl + k * N;
+      const T* lk = l + k * N;
+      const T wi = write[i0 + k];
+      T acc = 0;
+      for (int64_t j = 0; j < N; ++j) {
+        acc += glk[j] * (precedence[j] - lk[j]);
+        g_w[j] -= glk[j] * lk[j];
+        g_prec[j] += glk[j] * wi;
+      }
+      g_w[i0 + k] += acc;
+    }
+    return;
+  }
+  using V = Vector<T>;
+  using Vec = typename V::Type;
+  constexpr int64_t kLanes = V::kLanes;
+  const T w0 = write[i0], w1 = write[i0 + 1], w2 = write[i0 + 2], w3 = write[i0 + 3];
+  const T *g0 = gl, *g1 = gl + N, *g2 = gl + 2 * N, *g3 = gl + 3 * N;
+  const T *l0 = l, *l1 = l + N, *l2 = l + 2 * N, *l3 = l + 3 * N;
+  Vec s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  int64_t j = 0;
+  for (; j + kLanes <= N; j += kLanes) {
+    const Vec a0 = V::load(g0 + j), a1 = V::load(g1 + j);
+    const Vec a2 = V::load(g2 + j), a3 = V::load(g3 + j);
+    const Vec m0 = V::load(l0 + j), m1 = V::load(l1 + j);
+    const Vec m2 = V::load(l2 + j), m3 = V::load(l3 + j);
+    const Vec pj = V::load(precedence + j);
+    s0 += a0 * (pj - m0);
+    s1 += a1 * (pj - m1);
+    s2 += a2 * (pj - m2);
+    s3 += a3 * (pj - m3);
+    V::store(g_w + j, V::load(g_w + j) - ((a0 * m0 + a1 * m1) + (a2 * m2 + a3 * m3)));
+    V::store(g_prec + j, V::load(g_prec + j) + ((a0 * w0 + a1 * w1) + (a2 * w2 + a3 * w3)));
+  }
+  T sums[kLinkBlock] = {V::sum(s0), V::sum(s1), V::sum(s2), V::sum(s3)};
+  for (; j < N; ++j) {
+    const T p = precedence[j];
+    sums[0] += g0[j] * (p - l0[j]);
+    sums[1] += g1[j] * (p - l1[j]);
+    sums[2] += g2[j] * (p - l2[j]);
+    sums[3] += g3[j] * (p - l3[j]);
+    g_w[j] -= (g0[j] * l0[j] + g1[j] * l1[j]) + (g2[j] * l2[j] + g3[j] * l3[j]);
+    g_prec[j] += (g0[j] * w0 + g1[j] * w1) + (g2[j] * w2 + g3[j] * w3);
+  }
+  for (int64_t k = 0; k < kLinkBlock; ++k) g_w[i0 + k] += sums[k];
+}
+
 template <typename T>
 void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T* x,
                   const T* mem, const T* usage, const T* link, const T* precedence,
@@ -196,18 +366,17 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
     for (int64_t i = 0; i < N; ++i) column[i] = column[i] + write[i] * (v - column[i] * e);
   }
 
-  // (F8)-(F9) Link, precedence, and the directions b = w^r L_t, f = w^r L_t^T, row by row.
+  // (F8)-(F9) Link, precedence, and the directions b = w^r L_t, f = w^r L_t^T, four rows
+  // of L_t at a time (directions_block).
   std::fill(read, read + R * N, T(0));  // holds b until (F11)
-  for (int64_t i = 0; i < N; ++i) {
-    T* out = new_link + i * N;
-    link_row(link + i * N, write, precedence, N, i, out);
+  for (int64_t i0 = 0; i0 < N; i0 += kLinkBlock) {
+    const int64_t rows_here = std::min(kLinkBlock, N - i0);
+    for (int64_t i = i0; i < i0 + rows_here; ++i) {
+      link_row(link + i * N, write, precedence, N, i, new_link + i * N);
+    }
     for (int64_t r = 0; r < R; ++r) {
-      const T* w = prev_read + r * N;
-      T* b = read + r * N;
-      const T wri = w[i];
-#pragma omp simd
-      for (int64_t j = 0; j < N; ++j) b[j] += wri * out[j];
-      head_row(r, kForward)[i] = dot(out, w, N);
+      directions_block(new_link + i0 * N, prev_read + r * N, i0, rows_here, N, read + r * N,
+                       head_row(r, kForward));
     }
   }
   for (int64_t i = 0; i < N; ++i) new_precedence[i] = write[i] + (T(1) - write_sum) * precedence[i];
@@ -252,16 +421,16 @@ void backward_item(const Sizes& z, T usage_eps, const Incoming<T>& g, const T* x
   const Interface<T> in(z, x);
   auto row = [&](int64_t k) { return rows + k * N; };
   auto head_row = [&](int64_t r, int64_t k) { return rows + (kShared + r * kPerHead + k) * N; };
-  scratch.assign(N * W + 3 * R * N + 8 * N + 3 * W, T(0));
+  scratch.assign(N * W + 3 * R * N + (6 + 2 * kLinkBlock) * N + 3 * W, T(0));
   T* g_mem = scratch.data();         // at M_t, (N, W)
   T* g_read = g_mem + N * W;         // at w^r, (R, N)
   T* g_back = g_read + R * N;        // at b, (R, N)
   T* g_fwd = g_back + R * N;         // at f, (R, N)
   T* g_w = g_fwd + R * N;            // at w, (N)
   T* g_norms = g_w + N;              // at the row norms, (N)
-  T* lt = g_norms + N;               // a row of L_t, (N)
-  T* gl = lt + N;                    // a row of G, (N)
-  T* g_alloc = gl + N;               // (N)
+  T* lt = g_norms + N;               // a block of rows of L_t, (kLinkBlock, N)
+  T* gl = lt + kLinkBlock * N;       // the same rows of G, (kLinkBlock, N)
+  T* g_alloc = gl + kLinkBlock * N;  // (N)
   T* g_usage = g_alloc + N;          // (N)
   T* g_sorted = g_usage + N;         // (N)
   T* g_cw = g_sorted + N;            // (N)
@@ -314,48 +483,43 @@ void backward_item(const Sizes& z, T usage_eps, const Incoming<T>& g, const T* x
   }
   add_row_norm_gradients(g_norms, new_mem, row(kNormsNew), N, W, g_mem);
 
-  // (B9)-(B8) Directions, link and precedence, one row i of L_t and of G at a time:
-  // L_t(i, j) = (1 - w_i - w_j) L(i, j) + w_i p_j, and G = g_{L_t} + g_f^T w^r + w^{r T} g_b,
-  // both with a zero diagonal.
+  // (B9)-(B8) Directions, link and precedence, a block of rows i of L_t and of G at a
+  // time (link_backward_block): L_t(i, j) = (1 - w_i - w_j) L(i, j) + w_i p_j, and
+  // G = g_{L_t} + g_f^T w^r + w^{r T} g_b, both with a zero diagonal.
   T* g_prec = out.precedence;
   std::fill(g_prec, g_prec + N, T(0));
-  for (int64_t i = 0; i < N; ++i) {
-    const T wi = write[i];
-    const T* l = link + i * N;
+  for (int64_t i0 = 0; i0 < N; i0 += kLinkBlock) {
+    const int64_t count = std::min(kLinkBlock, N - i0);
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t i = i0 + k;
+      const T wi = write[i];
+      const T* l = link + i * N;
+      T* ltk = lt + k * N;
 #pragma omp simd
-    for (int64_t j = 0; j < N; ++j) lt[j] = (T(1) - wi - write[j]) * l[j] + wi * precedence[j];
-    lt[i] = 0;
-    if (g.link != nullptr) {
-      std::copy(g.link + i * N, g.link + (i + 1) * N, gl);
-    } else {
-      std::fill(gl, gl + N, T(0));
+      for (int64_t j = 0; j < N; ++j) ltk[j] = (T(1) - wi - write[j]) * l[j] + wi * precedence[j];
+      ltk[i] = 0;
+      if (g.link != nullptr) {
+        std::copy(g.link + i * N, g.link + (i + 1) * N, gl + k * N);
+      } else {
+        std::fill(gl + k * N, gl + (k + 1) * N, T(0));
+      }
     }
     for (int64_t r = 0; r < R; ++r) {
-      const T* w = prev_read + r * N;
-      const T* gb = g_back + r * N;
-      const T gfi = g_fwd[r * N + i], wri = w[i];
-      T* gp = g_prev_read + r * N;
-#pragma omp simd
-      for (int64_t j = 0; j < N; ++j) {
-        gl[j] += gfi * w[j] + wri * gb[j];
-        gp[j] += gfi * lt[j];  // from f_i = L_t(i) . w^r
-      }
-      gp[i] += dot(gb, lt, N);  // from b = w^r L_t
+      directions_backward_block(lt, prev_read + r * N, g_back + r * N, g_fwd + r * N, i0, count,
+                                N, gl, g_prev_read + r * N);
     }
-    gl[i] = 0;
-    T acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t j = 0; j < N; ++j) {
-      acc += gl[j] * (precedence[j] - l[j]);
-      g_w[j] -= gl[j] * l[j];
-      g_prec[j] += gl[j] * wi;
-    }
-    g_w[i] += acc;
+    for (int64_t k = 0; k < count; ++k) gl[k * N + i0 + k] = 0;
+    link_write_backward_block(gl, link + i0 * N, precedence, write, i0, count, N, g_w, g_prec);
     if (out.link != nullptr) {
-      T* gl_prev = out.link + i * N;
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t i = i0 + k;
+        const T wi = write[i];
+        const T* glk = gl + k * N;
+        T* gl_prev = out.link + i * N;
 #pragma omp simd
-      for (int64_t j = 0; j < N; ++j) gl_prev[j] = gl[j] * (T(1) - wi - write[j]);
-      gl_prev[i] = 0;
+        for (int64_t j = 0; j < N; ++j) gl_prev[j] = glk[j] * (T(1) - wi - write[j]);
+        gl_prev[i] = 0;
+      }
     }
   }
   if (g.precedence != nullptr) {

@@ -111,9 +111,10 @@ constexpr int64_t kLinkBlock = 4;
 
 // Both directions of one read head over `count` (at most kLinkBlock) consecutive rows
 // i0.. of L_t, `rows`: b[j] += sum_k w[i0 + k] L_t(i0 + k, j) and
-// f[i0 + k] = L_t(i0 + k) . w. A full block reads each element of the rows once for both, and loads and stores
-// b once per four rows (once per row made b's accumulation the forward pass's costliest
-// loop); the four rows' dot products are four independent chains of vector sums.
+// f[i0 + k] = L_t(i0 + k) . w. A full block reads each element of the rows once for
+// both, and loads and stores b once per four rows (once per row made b's accumulation
+// the forward pass's costliest loop); the four rows' dot products are four independent
+// chains of vector sums.
 template <typename T>
 inline void directions_block(const T* rows, const T* w, int64_t i0, int64_t count, int64_t N,
                              T* b, T* f) {
@@ -484,8 +485,9 @@ void backward_item(const Sizes& z, T usage_eps, const Incoming<T>& g, const T* x
   add_row_norm_gradients(g_norms, new_mem, row(kNormsNew), N, W, g_mem);
 
   // (B9)-(B8) Directions, link and precedence, a block of rows i of L_t and of G at a
-  // time (link_backward_block): L_t(i, j) = (1 - w_i - w_j) L(i, j) + w_i p_j, and
-  // G = g_{L_t} + g_f^T w^r + w^{r T} g_b, both with a zero diagonal.
+  // time (directions_backward_block, link_write_backward_block):
+  // L_t(i, j) = (1 - w_i - w_j) L(i, j) + w_i p_j, and G = g_{L_t} + g_f^T w^r + w^{r T} g_b,
+  // both with a zero diagonal.
   T* g_prec = out.precedence;
   std::fill(g_prec, g_prec + N, T(0));
   for (int64_t i0 = 0; i0 < N; i0 += kLinkBlock) {

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/learning_curve.py NAME -- [nma run options]
+    python benchmarks/learning_curve.py NAME [--keep DIR] -- [nma run options]
     python benchmarks/learning_curve.py copy-ntm-lstm -- --memory ntm --controller lstm --task copy
 
 Runs the command in a fresh run directory, times it, and writes
@@ -10,13 +10,17 @@ Runs the command in a fresh run directory, times it, and writes
 the task's metrics against the step, the wall time) and ``NAME.json`` (the same
 as data), with the training curve: the logged training batches' loss and accuracy
 averaged over each window between two evaluations, the figure the End-to-End Memory
-Networks paper selects its best run by ("the lowest training error").
+Networks paper selects its best run by ("the lowest training error"). The run
+directory is temporary unless ``--keep DIR`` names a new directory to run in, which
+then stays, checkpoints included (for ``nma plot``, ``benchmarks/babi_hops.py`` or a
+later evaluation of the final model).
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -47,6 +51,12 @@ def training_windows(records: list[dict], evals: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
+    keep: Path | None = None
+    if len(argv) > 2 and argv[1] == "--keep":
+        keep, argv = Path(argv[2]), [argv[0], *argv[3:]]
+        if keep.exists():
+            print(f"--keep {keep}: it exists already; name a new directory for the run.")
+            return 2
     parsed = split_argv(argv)
     if parsed is None:
         print(__doc__)
@@ -55,6 +65,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         proc, wall = run_nma("run", args, run_dir)
+        if keep is not None and run_dir.exists():
+            shutil.copytree(run_dir, keep)
         if proc.returncode != 0:
             print(proc.stdout + proc.stderr)
             return proc.returncode

@@ -50,6 +50,12 @@ def training_windows(records: list[dict], evals: list[dict]) -> list[dict]:
     return windows
 
 
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """The lines of a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def main(argv: list[str]) -> int:
     keep: Path | None = None
     if len(argv) > 2 and argv[1] == "--keep":
@@ -95,11 +101,10 @@ def main(argv: list[str]) -> int:
         "",
         "Held-out curve:",
         "",
-        "| step | " + " | ".join(metrics) + " |",
-        "| --- | " + " | ".join("---" for _ in metrics) + " |",
+        *markdown_table(
+            ["step", *metrics], [[r["step"], *(f"{r[k]:.4g}" for k in metrics)] for r in evals]
+        ),
     ]
-    for r in evals:
-        lines.append(f"| {r['step']} | " + " | ".join(f"{r[k]:.4g}" for k in metrics) + " |")
     train = training_windows(records, evals)
     shown_train = [k for k in ("loss", "accuracy") if train and k in train[-1]]
     if shown_train:
@@ -107,12 +112,11 @@ def main(argv: list[str]) -> int:
             "",
             "Training curve (the logged training batches, averaged since the evaluation before):",
             "",
-            "| step | batches | " + " | ".join(shown_train) + " |",
-            "| --- | --- | " + " | ".join("---" for _ in shown_train) + " |",
+            *markdown_table(
+                ["step", "batches", *shown_train],
+                [[w["step"], w["batches"], *(f"{w[k]:.4g}" for k in shown_train)] for w in train],
+            ),
         ]
-        for w in train:
-            values = " | ".join(f"{w[k]:.4g}" for k in shown_train)
-            lines.append(f"| {w['step']} | {w['batches']} | {values} |")
     lines += ["", "Resolved configuration:", "", "```toml", config.rstrip(), "```", ""]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text("\n".join(lines), encoding="utf-8")

@@ -106,7 +106,7 @@ inline void link_row(const T* l, const T* write, const T* precedence, int64_t N,
   out[i] = 0;
 }
 
-// Rows of L_t per block in the forward pass's direction loop.
+// Rows of L_t per block in both passes' link loops.
 constexpr int64_t kLinkBlock = 4;
 
 // Both directions of one read head over `count` (at most kLinkBlock) consecutive rows

@@ -371,12 +371,12 @@ void forward_item(const Sizes& z, T read_eps, T write_eps, T usage_eps, const T*
   // of L_t at a time (directions_block).
   std::fill(read, read + R * N, T(0));  // holds b until (F11)
   for (int64_t i0 = 0; i0 < N; i0 += kLinkBlock) {
-    const int64_t rows_here = std::min(kLinkBlock, N - i0);
-    for (int64_t i = i0; i < i0 + rows_here; ++i) {
+    const int64_t count = std::min(kLinkBlock, N - i0);
+    for (int64_t i = i0; i < i0 + count; ++i) {
       link_row(link + i * N, write, precedence, N, i, new_link + i * N);
     }
     for (int64_t r = 0; r < R; ++r) {
-      directions_block(new_link + i0 * N, prev_read + r * N, i0, rows_here, N, read + r * N,
+      directions_block(new_link + i0 * N, prev_read + r * N, i0, count, N, read + r * N,
                        head_row(r, kForward));
     }
   }
